@@ -68,6 +68,32 @@ pub fn json_dumps_str(value: &str) -> String {
     out
 }
 
+/// Formats a string as Python's `repr` does, for messages that embed Python values.
+pub fn py_repr(value: &str) -> String {
+    let quote = if value.contains('\'') && !value.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push(quote);
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// Formats a double as Python's `str(float)` does, for messages.
 pub fn py_float(value: f64) -> String {
     if value.is_nan() {
@@ -475,6 +501,8 @@ mod tests {
         assert_eq!(py_float(0.25), "0.25");
         assert_eq!(py_float(1e300), "1e+300");
         assert_eq!(json_dumps_str("é\"x"), "\"\\u00e9\\\"x\"");
+        assert_eq!(py_repr("a'b"), "\"a'b\"");
+        assert_eq!(py_repr("a'b\""), "'a\\'b\"'");
     }
 
     #[test]

@@ -1,1 +1,134 @@
-//! placeholder
+//! Trackway's metadata store: MLflow's SQL schema on SQLite and PostgreSQL, through one code
+//! path.
+//!
+//! # Design
+//!
+//! - **MLflow's tables, unchanged.** Trackway reads and writes the schema of MLflow 3.17.2
+//!   ([`schema`]), so an existing `mlflow.db` or MLflow PostgreSQL database is served as it is
+//!   and MLflow can open what Trackway wrote. Trackway may add indexes and side tables, never
+//!   alter MLflow's.
+//! - **One implementation, two engines.** Every statement is written once with `$n`
+//!   placeholders and run through sqlx's `Any` driver; [`db::Backend`] marks the few places
+//!   where SQLite and PostgreSQL differ (`ILIKE`, transaction start, catalog queries). There is
+//!   no store trait: a second implementation would be a second copy of MLflow's semantics, and
+//!   the test suite runs this one against both engines instead.
+//! - **Writers queue, readers don't.** SQLite gets one write connection and a read pool in WAL
+//!   mode, so concurrent clients never see "database is locked"; PostgreSQL gets one pool.
+//! - **No state in the process.** Everything lives in the database, so several server
+//!   processes on one PostgreSQL database behave as one service.
+//!
+//! Errors are MLflow's ([`trackway_core::Error`]); database failures become `INTERNAL_ERROR`
+//! with the driver's text, which the HTTP layer logs and does not show to clients.
+
+pub mod db;
+mod experiments;
+mod history;
+mod logging;
+mod rows;
+mod runs;
+pub mod schema;
+mod search;
+mod sql;
+pub mod uri;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use trackway_core::{Error, ErrorCode};
+
+pub use db::{Backend, DatabaseUri, OpenError};
+pub use history::MetricPage;
+pub use logging::{DatasetInputSpec, MetricSpec};
+pub use runs::NewRun;
+pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
+
+/// The tracking store: experiments, runs and everything logged to them.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pools: db::Pools,
+    default_artifact_root: String,
+    schema_state: SchemaState,
+}
+
+/// A page of search results and the token for the next page, if any.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    /// The results.
+    pub items: Vec<T>,
+    /// Opaque token for the next page, absent on the last page.
+    pub next_page_token: Option<String>,
+}
+
+impl Store {
+    /// Opens the database a backend store URI names, creating MLflow's schema in an empty
+    /// database and the Default experiment (id 0) if missing.
+    ///
+    /// `default_artifact_root` is the root under which new experiments get their artifact
+    /// location (`mlflow-artifacts:/` when the server proxies artifacts).
+    pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Store, OpenError> {
+        let uri = DatabaseUri::parse(uri)?;
+        let pools = db::Pools::connect(&uri).await?;
+        let schema_state = schema::ensure_schema(&pools).await?;
+        let store = Store {
+            pools,
+            default_artifact_root: default_artifact_root.to_string(),
+            schema_state,
+        };
+        store
+            .create_default_experiment()
+            .await
+            .map_err(|e| OpenError::Schema(format!("cannot create the Default experiment: {e}")))?;
+        Ok(store)
+    }
+
+    /// The database engine.
+    pub fn backend(&self) -> Backend {
+        self.pools.backend
+    }
+
+    /// Whether [`Store::open`] created the schema or found it in place.
+    pub fn schema_state(&self) -> SchemaState {
+        self.schema_state
+    }
+
+    /// Checks that the database answers (for health checks).
+    pub async fn ping(&self) -> trackway_core::Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pools.read)
+            .await
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    /// Closes all connections, waiting for queries in flight.
+    pub async fn close(&self) {
+        self.pools.write.close().await;
+        self.pools.read.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, MLflow's unit for every timestamp.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or_default()
+}
+
+/// Turns a database failure into MLflow's `INTERNAL_ERROR`.
+fn db_error(e: sqlx::Error) -> Error {
+    Error::new(ErrorCode::InternalError, format!("database error: {e}"))
+}
+
+/// Whether a database error is a unique-constraint violation.
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.kind() == sqlx::error::ErrorKind::UniqueViolation
+                || db
+                    .code()
+                    .is_some_and(|c| c == "23505" || c == "2067" || c == "1555")
+                || db.message().contains("UNIQUE constraint failed")
+        }
+        _ => false,
+    }
+}

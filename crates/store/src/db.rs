@@ -1,0 +1,259 @@
+//! Connections: which database a URI names, and the pools that talk to it.
+//!
+//! Both engines go through sqlx's `Any` driver so that every query is written once, with `$n`
+//! placeholders that SQLite and PostgreSQL both accept. [`Backend`] records the engine for the
+//! few statements whose SQL differs.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor};
+
+/// The database engine behind a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An embedded SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// A parsed `--backend-store-uri`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUri {
+    /// `sqlite:///relative.db` or `sqlite:////absolute.db` (SQLAlchemy's spelling).
+    Sqlite(PathBuf),
+    /// `postgresql://...`, with any `+driver` suffix removed.
+    Postgres(String),
+}
+
+/// Why a backend URI cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// The URI names no supported database.
+    #[error(
+        "unsupported backend store URI '{0}': Trackway serves sqlite:///<path> and \
+         postgresql://<user>@<host>/<db>"
+    )]
+    UnsupportedUri(String),
+    /// The database holds a schema Trackway will not touch.
+    #[error("{0}")]
+    Schema(String),
+    /// The database could not be reached or queried.
+    #[error("cannot open {uri}: {source}")]
+    Connect {
+        /// The URI, with any password removed.
+        uri: String,
+        /// What the driver said.
+        source: sqlx::Error,
+    },
+}
+
+impl DatabaseUri {
+    /// Parses a backend store URI as MLflow (SQLAlchemy) spells it.
+    pub fn parse(uri: &str) -> Result<Self, OpenError> {
+        let unsupported = || OpenError::UnsupportedUri(redact(uri));
+        let (scheme, rest) = uri.split_once("://").ok_or_else(unsupported)?;
+        let engine = scheme.split('+').next().unwrap_or(scheme);
+        match engine {
+            "sqlite" => {
+                // SQLAlchemy: `sqlite:///a.db` is relative, `sqlite:////a.db` is absolute.
+                let path = rest.strip_prefix('/').ok_or_else(unsupported)?;
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err(unsupported());
+                }
+                Ok(DatabaseUri::Sqlite(PathBuf::from(path)))
+            }
+            "postgresql" | "postgres" => Ok(DatabaseUri::Postgres(format!("postgresql://{rest}"))),
+            _ => Err(unsupported()),
+        }
+    }
+
+    /// The engine.
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUri::Sqlite(_) => Backend::Sqlite,
+            DatabaseUri::Postgres(_) => Backend::Postgres,
+        }
+    }
+}
+
+/// Removes a password from a URI before it is printed.
+pub fn redact(uri: &str) -> String {
+    match (uri.find("://"), uri.rfind('@')) {
+        (Some(start), Some(at)) if at > start => {
+            let userinfo = &uri[start + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &uri[..start + 3], user, &uri[at..]),
+                None => uri.to_string(),
+            }
+        }
+        _ => uri.to_string(),
+    }
+}
+
+/// The pools of one store.
+///
+/// SQLite allows one writer at a time; giving it exactly one write connection (and opening
+/// every write transaction with `BEGIN IMMEDIATE`) turns concurrent writers into a queue
+/// instead of `database is locked` errors, while reads proceed in parallel under WAL.
+/// PostgreSQL uses one pool for both.
+#[derive(Debug, Clone)]
+pub struct Pools {
+    /// Engine.
+    pub backend: Backend,
+    /// Connections for write transactions.
+    pub write: AnyPool,
+    /// Connections for reads.
+    pub read: AnyPool,
+}
+
+/// How long a SQLite connection waits for another process's lock before giving up.
+const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+
+/// SQLite settings applied to every connection.
+///
+/// `synchronous = FULL` makes every acknowledged commit durable; `case_sensitive_like` makes
+/// `LIKE` distinguish case as MLflow (which sets the same pragma) and PostgreSQL do.
+const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+     PRAGMA case_sensitive_like = ON; PRAGMA cache_size = -16000;";
+
+impl Pools {
+    /// Connects to the database a URI names.
+    pub async fn connect(uri: &DatabaseUri) -> Result<Self, OpenError> {
+        sqlx::any::install_default_drivers();
+        match uri {
+            DatabaseUri::Sqlite(path) => Self::connect_sqlite(path).await,
+            DatabaseUri::Postgres(url) => Self::connect_postgres(url).await,
+        }
+    }
+
+    async fn connect_sqlite(path: &std::path::Path) -> Result<Self, OpenError> {
+        let encoded: String = path
+            .to_string_lossy()
+            .chars()
+            .map(|c| match c {
+                '%' | '?' | '#' => format!("%{:02X}", c as u32),
+                c => c.to_string(),
+            })
+            .collect();
+        let url = format!("sqlite://{encoded}?mode=rwc");
+        let connect_err = |source| OpenError::Connect {
+            uri: format!("sqlite:///{}", path.display()),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(&url)
+            .map_err(connect_err)?
+            .disable_statement_logging();
+        // WAL is a property of the file; set it once, before the pools open, on a single
+        // connection so that no reader races the switch.
+        {
+            let mut conn = options.connect().await.map_err(connect_err)?;
+            conn.execute(AssertSqlSafe(format!(
+                "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}"
+            )))
+            .await
+            .map_err(connect_err)?;
+            conn.execute("PRAGMA journal_mode = WAL")
+                .await
+                .map_err(connect_err)?;
+            sqlx::Connection::close(conn).await.map_err(connect_err)?;
+        }
+        let pragmas = format!("{SQLITE_PRAGMAS} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS};");
+        let write = pool_options(1, &pragmas)
+            .connect_with(options.clone())
+            .await
+            .map_err(connect_err)?;
+        let read = pool_options(4, &pragmas)
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        Ok(Pools {
+            backend: Backend::Sqlite,
+            write,
+            read,
+        })
+    }
+
+    async fn connect_postgres(url: &str) -> Result<Self, OpenError> {
+        let connect_err = |source| OpenError::Connect {
+            uri: redact(url),
+            source,
+        };
+        let options = AnyConnectOptions::from_str(url)
+            .map_err(connect_err)?
+            .disable_statement_logging();
+        let pool = pool_options(16, "")
+            .connect_with(options)
+            .await
+            .map_err(connect_err)?;
+        Ok(Pools {
+            backend: Backend::Postgres,
+            write: pool.clone(),
+            read: pool,
+        })
+    }
+
+    /// Begins a write transaction. On SQLite it takes the write lock at once, so that a
+    /// transaction that reads before it writes cannot fail when another process wrote in
+    /// between (SQLite does not wait on `busy_timeout` for that upgrade).
+    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.write.begin().await,
+        }
+    }
+}
+
+fn pool_options(max_connections: u32, init_sql: &str) -> AnyPoolOptions {
+    let init_sql = init_sql.to_string();
+    AnyPoolOptions::new()
+        .max_connections(max_connections)
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(move |conn, _meta| {
+            let init_sql = init_sql.clone();
+            Box::pin(async move {
+                if !init_sql.is_empty() {
+                    conn.execute(AssertSqlSafe(init_sql)).await?;
+                }
+                Ok(())
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sqlalchemy_uris() {
+        assert_eq!(
+            DatabaseUri::parse("sqlite:///mlflow.db").unwrap(),
+            DatabaseUri::Sqlite("mlflow.db".into())
+        );
+        assert_eq!(
+            DatabaseUri::parse("sqlite:////tmp/x.db").unwrap(),
+            DatabaseUri::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            DatabaseUri::parse("postgresql+psycopg2://u:p@h:5432/db").unwrap(),
+            DatabaseUri::Postgres("postgresql://u:p@h:5432/db".into())
+        );
+        assert!(DatabaseUri::parse("mysql://h/db").is_err());
+        assert!(DatabaseUri::parse("./mlruns").is_err());
+        assert!(DatabaseUri::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact("postgresql://u:secret@h/db"),
+            "postgresql://u:***@h/db"
+        );
+        assert_eq!(redact("postgresql://u@h/db"), "postgresql://u@h/db");
+    }
+}

@@ -1,0 +1,401 @@
+//! Logging to runs: params, metrics, tags, batches, dataset inputs and model outputs.
+//!
+//! A batch is applied in one transaction: either all of it is stored or none of it, and a
+//! refused param leaves everything as it was.
+
+use std::collections::HashMap;
+
+use sqlx::{Any, Row, Transaction};
+use trackway_core::entities::{Dataset, KeyValue};
+use trackway_core::validation::{
+    py_repr, validate_batch_limits, validate_dataset, validate_input_tag, validate_metric,
+    validate_param, validate_param_keys_unique, validate_run_id, validate_tag,
+};
+use trackway_core::{Error, Result};
+
+use crate::runs::{active_run, upsert_tag};
+use crate::sql::SqlBuilder;
+use crate::{Store, db_error};
+
+/// A metric as a client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MetricSpec {
+    /// Name.
+    pub key: String,
+    /// Value (NaN and infinities allowed).
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Step.
+    pub step: i64,
+}
+
+/// A dataset input as a client sends it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatasetInputSpec {
+    /// The dataset.
+    pub dataset: Dataset,
+    /// Input tags (`mlflow.data.context`, ...).
+    pub tags: Vec<KeyValue>,
+}
+
+/// The largest finite double: MLflow's SQL store keeps ±infinity as ±this value.
+const FLOAT_MAX: f64 = 1.797_693_134_862_315_7e308;
+
+/// A metric as stored: NaN becomes 0 with `is_nan`, infinities become ±[`FLOAT_MAX`].
+#[derive(Debug, Clone, Copy)]
+struct StoredValue {
+    value: f64,
+    is_nan: bool,
+}
+
+fn stored(value: f64) -> StoredValue {
+    if value.is_nan() {
+        StoredValue {
+            value: 0.0,
+            is_nan: true,
+        }
+    } else if value.is_infinite() {
+        StoredValue {
+            value: value.signum() * FLOAT_MAX,
+            is_nan: false,
+        }
+    } else {
+        StoredValue {
+            value,
+            is_nan: false,
+        }
+    }
+}
+
+/// Rows per multi-row INSERT: 6 binds each stays far below both engines' limits.
+const INSERT_CHUNK: usize = 500;
+
+async fn insert_metrics(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    metrics: &[MetricSpec],
+) -> Result<()> {
+    if metrics.is_empty() {
+        return Ok(());
+    }
+    for chunk in metrics.chunks(INSERT_CHUNK) {
+        let mut qb = SqlBuilder::new(
+            "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) ",
+        );
+        qb.push_values(chunk, |row, m| {
+            let s = stored(m.value);
+            row.push_bind(m.key.clone())
+                .sep()
+                .push_bind(s.value)
+                .sep()
+                .push_bind(m.timestamp);
+            row.sep()
+                .push_bind(run_id.to_string())
+                .sep()
+                .push_bind(m.step)
+                .sep()
+                .push_bind(s.is_nan);
+        });
+        // An identical point logged twice is stored once, as in MLflow.
+        qb.push(" ON CONFLICT DO NOTHING");
+        qb.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+
+    // The latest value per key is the one with the highest (step, timestamp, value); reduce the
+    // batch first, then let the database keep whichever of old and new is higher.
+    let mut latest: HashMap<&str, (&MetricSpec, StoredValue)> = HashMap::new();
+    for m in metrics {
+        let s = stored(m.value);
+        let newer = match latest.get(m.key.as_str()) {
+            None => true,
+            Some((cur, cs)) => (m.step, m.timestamp, s.value) > (cur.step, cur.timestamp, cs.value),
+        };
+        if newer {
+            latest.insert(&m.key, (m, s));
+        }
+    }
+    let mut latest: Vec<(&MetricSpec, StoredValue)> = latest.into_values().collect();
+    latest.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    for chunk in latest.chunks(INSERT_CHUNK) {
+        let mut qb = SqlBuilder::new(
+            "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, run_uuid) ",
+        );
+        qb.push_values(chunk, |row, (m, s)| {
+            row.push_bind(m.key.clone())
+                .sep()
+                .push_bind(s.value)
+                .sep()
+                .push_bind(m.timestamp);
+            row.sep()
+                .push_bind(m.step)
+                .sep()
+                .push_bind(s.is_nan)
+                .sep()
+                .push_bind(run_id.to_string());
+        });
+        qb.push(
+            " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, \
+             \"timestamp\" = excluded.\"timestamp\", step = excluded.step, \
+             is_nan = excluded.is_nan \
+             WHERE (excluded.step, excluded.\"timestamp\", excluded.value) > \
+             (latest_metrics.step, latest_metrics.\"timestamp\", latest_metrics.value)",
+        );
+        qb.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+    Ok(())
+}
+
+/// A param whose stored value differs from the one being logged.
+struct ParamConflict {
+    key: String,
+    old_value: String,
+    new_value: String,
+}
+
+/// Inserts params that are new and reports those already logged with another value. Insert
+/// first, compare after: under concurrent writers the comparison sees the committed winner.
+async fn insert_params(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    params: &[KeyValue],
+) -> Result<Vec<ParamConflict>> {
+    if params.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut qb = SqlBuilder::new("INSERT INTO params (\"key\", value, run_uuid) ");
+    qb.push_values(params, |row, p| {
+        row.push_bind(p.key.clone())
+            .sep()
+            .push_bind(p.value.clone())
+            .sep()
+            .push_bind(run_id.to_string());
+    });
+    qb.push(" ON CONFLICT DO NOTHING");
+    qb.build().execute(&mut **tx).await.map_err(db_error)?;
+
+    let mut qb = SqlBuilder::new("SELECT \"key\", value FROM params WHERE run_uuid = ");
+    qb.push_bind(run_id.to_string());
+    qb.push(" AND \"key\" IN (");
+    qb.push_bind_list(params.iter().map(|p| p.key.clone()));
+    qb.push(")");
+    let stored: HashMap<String, String> = qb
+        .build()
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .iter()
+        .map(|row| Ok((row.try_get("key")?, row.try_get("value")?)))
+        .collect::<sqlx::Result<_>>()
+        .map_err(db_error)?;
+    Ok(params
+        .iter()
+        .filter_map(|p| {
+            let old = stored.get(&p.key)?;
+            (old != &p.value).then(|| ParamConflict {
+                key: p.key.clone(),
+                old_value: old.clone(),
+                new_value: p.value.clone(),
+            })
+        })
+        .collect())
+}
+
+impl Store {
+    /// Logs a param. Logging an existing key again with the same value does nothing; with
+    /// another value it is refused.
+    pub async fn log_param(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        let param = validate_param(key, value, "")?;
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        let conflicts = insert_params(&mut tx, run_id, std::slice::from_ref(&param)).await?;
+        if let Some(c) = conflicts.first() {
+            return Err(Error::invalid(format!(
+                "Changing param values is not allowed. Param with key='{}' was already logged \
+                 with value='{}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                c.key, c.old_value, c.new_value
+            )));
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Logs one metric point.
+    pub async fn log_metric(&self, run_id: &str, metric: &MetricSpec) -> Result<()> {
+        validate_metric(&metric.key, metric.value, metric.timestamp, "")?;
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        insert_metrics(&mut tx, run_id, std::slice::from_ref(metric)).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Logs metrics, params and tags in one transaction, with MLflow's checks and limits.
+    pub async fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[MetricSpec],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+    ) -> Result<()> {
+        validate_run_id(run_id)?;
+        for (i, m) in metrics.iter().enumerate() {
+            validate_metric(&m.key, m.value, m.timestamp, &format!("metrics[{i}]"))?;
+        }
+        let params = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| validate_param(&p.key, &p.value, &format!("params[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        let tags = tags
+            .iter()
+            .enumerate()
+            .map(|(i, t)| validate_tag(&t.key, &t.value, &format!("tags[{i}]")))
+            .collect::<Result<Vec<_>>>()?;
+        validate_batch_limits(metrics.len(), params.len(), tags.len())?;
+        validate_param_keys_unique(&params)?;
+
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        let conflicts = insert_params(&mut tx, run_id, &params).await?;
+        if !conflicts.is_empty() {
+            let listed: Vec<String> = conflicts
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
+                        py_repr(&c.key),
+                        py_repr(&c.old_value),
+                        py_repr(&c.new_value)
+                    )
+                })
+                .collect();
+            return Err(Error::invalid(format!(
+                "Changing param values is not allowed. Params were already logged='[{}]' for \
+                 run ID='{run_id}'.",
+                listed.join(", ")
+            )));
+        }
+        insert_metrics(&mut tx, run_id, metrics).await?;
+        for tag in &tags {
+            upsert_tag(&mut tx, run_id, tag).await?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Records datasets (and logged models, MLflow 3) a run used. A dataset is stored once
+    /// per experiment and linked to each run once; its first input tags win.
+    pub async fn log_inputs(
+        &self,
+        run_id: &str,
+        datasets: &[DatasetInputSpec],
+        model_ids: &[String],
+    ) -> Result<()> {
+        validate_run_id(run_id)?;
+        for input in datasets {
+            validate_dataset(&input.dataset)?;
+            for tag in &input.tags {
+                validate_input_tag(tag)?;
+            }
+        }
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        let run = active_run(&mut tx, run_id).await?;
+        let mut seen: Vec<(&str, &str)> = Vec::new();
+        for input in datasets {
+            let d = &input.dataset;
+            if seen.contains(&(d.name.as_str(), d.digest.as_str())) {
+                continue;
+            }
+            seen.push((&d.name, &d.digest));
+            sqlx::query(
+                "INSERT INTO datasets (dataset_uuid, experiment_id, name, digest, \
+                 dataset_source_type, dataset_source, dataset_schema, dataset_profile) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+            )
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(run.experiment_id)
+            .bind(&d.name)
+            .bind(&d.digest)
+            .bind(&d.source_type)
+            .bind(&d.source)
+            .bind(d.schema.as_deref())
+            .bind(d.profile.as_deref())
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            let dataset_uuid: String = sqlx::query(
+                "SELECT dataset_uuid FROM datasets WHERE experiment_id = $1 AND name = $2 \
+                 AND digest = $3",
+            )
+            .bind(run.experiment_id)
+            .bind(&d.name)
+            .bind(&d.digest)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)?;
+            let input_uuid = uuid::Uuid::new_v4().simple().to_string();
+            let linked = sqlx::query(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES ($1, 'DATASET', $2, 'RUN', $3, 0) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&input_uuid)
+            .bind(&dataset_uuid)
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+            if linked.rows_affected() == 0 {
+                continue;
+            }
+            for tag in &input.tags {
+                sqlx::query(
+                    "INSERT INTO input_tags (input_uuid, name, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&input_uuid)
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            }
+        }
+        for model_id in model_ids {
+            sqlx::query(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES ($1, 'RUN_INPUT', $2, 'MODEL_INPUT', $3, 0) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(run_id)
+            .bind(model_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Records logged models a run produced (MLflow 3's `runs/outputs`).
+    pub async fn log_outputs(&self, run_id: &str, models: &[(String, i64)]) -> Result<()> {
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        for (model_id, step) in models {
+            sqlx::query(
+                "INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, \
+                 destination_id, step) VALUES ($1, 'RUN_OUTPUT', $2, 'MODEL_OUTPUT', $3, $4) \
+                 ON CONFLICT (source_type, source_id, destination_type, destination_id) \
+                 DO UPDATE SET step = excluded.step",
+            )
+            .bind(uuid::Uuid::new_v4().simple().to_string())
+            .bind(run_id)
+            .bind(model_id)
+            .bind(*step)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}

@@ -1,0 +1,324 @@
+//! Turning rows of MLflow's tables into entities, in bulk.
+
+use std::collections::HashMap;
+
+use sqlx::any::AnyRow;
+use sqlx::{AnyPool, Row};
+use trackway_core::Result;
+use trackway_core::entities::{
+    Dataset, DatasetInput, Experiment, KeyValue, LifecycleStage, Metric, ModelInput, ModelOutput,
+    Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus,
+};
+
+use crate::db_error;
+use crate::sql::SqlBuilder;
+
+/// Largest `IN (...)` list sent in one statement; well below SQLite's and PostgreSQL's bind
+/// limits.
+pub(crate) const IN_CHUNK: usize = 500;
+
+pub(crate) const EXPERIMENT_COLUMNS: &str = "e.experiment_id, e.name, e.artifact_location, \
+     e.lifecycle_stage, e.creation_time, e.last_update_time, e.workspace";
+
+pub(crate) const RUN_COLUMNS: &str = "r.run_uuid, r.name, r.experiment_id, r.user_id, r.status, \
+     r.start_time, r.end_time, r.artifact_uri, r.lifecycle_stage";
+
+/// The run name tag, which MLflow keeps equal to the run's name.
+pub(crate) const RUN_NAME_TAG: &str = "mlflow.runName";
+
+pub(crate) fn experiment(row: &AnyRow) -> Result<Experiment> {
+    let id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+    Ok(Experiment {
+        experiment_id: id.to_string(),
+        name: row.try_get("name").map_err(db_error)?,
+        artifact_location: row
+            .try_get::<Option<String>, _>("artifact_location")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+        lifecycle_stage: LifecycleStage::parse(
+            &row.try_get::<Option<String>, _>("lifecycle_stage")
+                .map_err(db_error)?
+                .unwrap_or_default(),
+        ),
+        last_update_time: row.try_get("last_update_time").map_err(db_error)?,
+        creation_time: row.try_get("creation_time").map_err(db_error)?,
+        tags: Vec::new(),
+        workspace: row
+            .try_get::<Option<String>, _>("workspace")
+            .map_err(db_error)?
+            .unwrap_or_else(|| "default".into()),
+    })
+}
+
+pub(crate) fn run_info(row: &AnyRow) -> Result<RunInfo> {
+    let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
+    let experiment_id: Option<i64> = row.try_get("experiment_id").map_err(db_error)?;
+    let status: Option<String> = row.try_get("status").map_err(db_error)?;
+    Ok(RunInfo {
+        run_uuid: run_id.clone(),
+        experiment_id: experiment_id.map(|id| id.to_string()).unwrap_or_default(),
+        run_name: row
+            .try_get::<Option<String>, _>("name")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+        user_id: row
+            .try_get::<Option<String>, _>("user_id")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+        status: status
+            .as_deref()
+            .and_then(RunStatus::from_proto)
+            .unwrap_or(RunStatus::Running),
+        start_time: row.try_get("start_time").map_err(db_error)?,
+        end_time: row.try_get("end_time").map_err(db_error)?,
+        artifact_uri: row
+            .try_get::<Option<String>, _>("artifact_uri")
+            .map_err(db_error)?
+            .unwrap_or_default(),
+        lifecycle_stage: LifecycleStage::parse(
+            &row.try_get::<Option<String>, _>("lifecycle_stage")
+                .map_err(db_error)?
+                .unwrap_or_default(),
+        ),
+        run_id,
+    })
+}
+
+/// A stored metric value: NaN is stored as 0 with `is_nan` set.
+pub(crate) fn metric_value(value: f64, is_nan: i64) -> f64 {
+    if is_nan != 0 { f64::NAN } else { value }
+}
+
+pub(crate) fn metric(row: &AnyRow) -> Result<Metric> {
+    Ok(Metric {
+        key: row.try_get("key").map_err(db_error)?,
+        value: metric_value(
+            row.try_get("value").map_err(db_error)?,
+            row.try_get("is_nan").map_err(db_error)?,
+        ),
+        timestamp: row
+            .try_get::<Option<i64>, _>("timestamp")
+            .map_err(db_error)?
+            .unwrap_or(0),
+        step: row.try_get("step").map_err(db_error)?,
+    })
+}
+
+/// Runs `sql` (which ends in `IN (`) once per chunk of `ids`, binding them, and hands every
+/// row to `each`.
+pub(crate) async fn for_each_in_chunks<F>(
+    pool: &AnyPool,
+    sql: &str,
+    suffix: &str,
+    ids: &[String],
+    mut each: F,
+) -> Result<()>
+where
+    F: FnMut(&AnyRow) -> Result<()>,
+{
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut qb = SqlBuilder::new(sql);
+        qb.push_bind_list(chunk.iter().cloned());
+        qb.push(")");
+        qb.push(suffix);
+        let rows = qb.build().fetch_all(pool).await.map_err(db_error)?;
+        for row in &rows {
+            each(row)?;
+        }
+    }
+    Ok(())
+}
+
+/// Adds tags to experiments.
+pub(crate) async fn attach_experiment_tags(
+    pool: &AnyPool,
+    experiments: &mut [Experiment],
+) -> Result<()> {
+    if experiments.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<String> = experiments
+        .iter()
+        .map(|e| e.experiment_id.clone())
+        .collect();
+    let index: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    let mut tags: Vec<Vec<KeyValue>> = vec![Vec::new(); experiments.len()];
+    // Experiment ids are integers in the table; compare their text so one bind type serves
+    // both engines.
+    for chunk in ids.chunks(IN_CHUNK) {
+        let mut qb = SqlBuilder::new(
+            "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN (",
+        );
+        qb.push_bind_list(chunk.iter().map(|id| id.parse::<i64>().unwrap_or_default()));
+        qb.push(") ORDER BY \"key\"");
+        for row in qb.build().fetch_all(pool).await.map_err(db_error)? {
+            let id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+            if let Some(&i) = index.get(&id.to_string()) {
+                tags[i].push(KeyValue {
+                    key: row.try_get("key").map_err(db_error)?,
+                    value: row
+                        .try_get::<Option<String>, _>("value")
+                        .map_err(db_error)?
+                        .unwrap_or_default(),
+                });
+            }
+        }
+    }
+    for (experiment, tags) in experiments.iter_mut().zip(tags) {
+        experiment.tags = tags;
+    }
+    Ok(())
+}
+
+/// Loads data, inputs and outputs for runs, keeping their order.
+pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+    let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+    let index: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    let mut runs: Vec<Run> = infos
+        .into_iter()
+        .map(|info| Run {
+            info,
+            data: RunData::default(),
+            inputs: RunInputs::default(),
+            outputs: RunOutputs::default(),
+        })
+        .collect();
+    if runs.is_empty() {
+        return Ok(runs);
+    }
+
+    for_each_in_chunks(
+        pool,
+        "SELECT run_uuid, \"key\", value, \"timestamp\", step, \
+         CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan FROM latest_metrics WHERE run_uuid IN (",
+        " ORDER BY \"key\"",
+        &ids,
+        |row| {
+            let run: String = row.try_get("run_uuid").map_err(db_error)?;
+            if let Some(&i) = index.get(&run) {
+                runs[i].data.metrics.push(metric(row)?);
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    for (table, is_param) in [("params", true), ("tags", false)] {
+        let sql = format!("SELECT run_uuid, \"key\", value FROM {table} WHERE run_uuid IN (");
+        for_each_in_chunks(pool, &sql, " ORDER BY \"key\"", &ids, |row| {
+            let run: String = row.try_get("run_uuid").map_err(db_error)?;
+            if let Some(&i) = index.get(&run) {
+                let kv = KeyValue {
+                    key: row.try_get("key").map_err(db_error)?,
+                    value: row
+                        .try_get::<Option<String>, _>("value")
+                        .map_err(db_error)?
+                        .unwrap_or_default(),
+                };
+                if is_param {
+                    runs[i].data.params.push(kv);
+                } else {
+                    runs[i].data.tags.push(kv);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    }
+    for run in &mut runs {
+        if run.info.run_name.is_empty() {
+            if let Some(tag) = run.data.tags.iter().find(|t| t.key == RUN_NAME_TAG) {
+                run.info.run_name = tag.value.clone();
+            }
+        }
+    }
+
+    // Dataset inputs, in the order they were linked, with their input tags.
+    let mut input_slots: HashMap<String, (usize, usize)> = HashMap::new();
+    for_each_in_chunks(
+        pool,
+        "SELECT i.input_uuid, i.destination_id, d.name, d.digest, d.dataset_source_type, \
+         d.dataset_source, d.dataset_schema, d.dataset_profile FROM inputs i \
+         JOIN datasets d ON d.dataset_uuid = i.source_id \
+         WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN (",
+        " ORDER BY i.destination_id, d.name, d.digest",
+        &ids,
+        |row| {
+            let run: String = row.try_get("destination_id").map_err(db_error)?;
+            if let Some(&i) = index.get(&run) {
+                let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
+                let slot = runs[i].inputs.dataset_inputs.len();
+                input_slots.insert(input_uuid, (i, slot));
+                runs[i].inputs.dataset_inputs.push(DatasetInput {
+                    tags: Vec::new(),
+                    dataset: Dataset {
+                        name: row.try_get("name").map_err(db_error)?,
+                        digest: row.try_get("digest").map_err(db_error)?,
+                        source_type: row.try_get("dataset_source_type").map_err(db_error)?,
+                        source: row.try_get("dataset_source").map_err(db_error)?,
+                        schema: row.try_get("dataset_schema").map_err(db_error)?,
+                        profile: row.try_get("dataset_profile").map_err(db_error)?,
+                    },
+                });
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    if !input_slots.is_empty() {
+        let input_ids: Vec<String> = input_slots.keys().cloned().collect();
+        for_each_in_chunks(
+            pool,
+            "SELECT input_uuid, name, value FROM input_tags WHERE input_uuid IN (",
+            " ORDER BY name",
+            &input_ids,
+            |row| {
+                let input: String = row.try_get("input_uuid").map_err(db_error)?;
+                if let Some(&(run, slot)) = input_slots.get(&input) {
+                    runs[run].inputs.dataset_inputs[slot].tags.push(KeyValue {
+                        key: row.try_get("name").map_err(db_error)?,
+                        value: row.try_get("value").map_err(db_error)?,
+                    });
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    }
+
+    // Logged-model links (MLflow 3) live in the same `inputs` table.
+    for_each_in_chunks(
+        pool,
+        "SELECT source_id, source_type, destination_id, step FROM inputs \
+         WHERE ((source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') \
+         OR (source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')) AND source_id IN (",
+        " ORDER BY step, destination_id",
+        &ids,
+        |row| {
+            let run: String = row.try_get("source_id").map_err(db_error)?;
+            if let Some(&i) = index.get(&run) {
+                let model_id: String = row.try_get("destination_id").map_err(db_error)?;
+                let source_type: String = row.try_get("source_type").map_err(db_error)?;
+                if source_type == "RUN_OUTPUT" {
+                    let step: i64 = row.try_get("step").map_err(db_error)?;
+                    runs[i]
+                        .outputs
+                        .model_outputs
+                        .push(ModelOutput { model_id, step });
+                } else {
+                    runs[i].inputs.model_inputs.push(ModelInput { model_id });
+                }
+            }
+            Ok(())
+        },
+    )
+    .await?;
+    Ok(runs)
+}

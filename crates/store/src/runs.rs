@@ -1,0 +1,414 @@
+//! Runs: create, read, update, delete, restore, tags.
+
+use rand::seq::IndexedRandom;
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
+use trackway_core::entities::{
+    KeyValue, LifecycleStage, Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus,
+};
+use trackway_core::validation::{MAX_TAG_VAL_LENGTH, validate_length_limit, validate_tag};
+use trackway_core::{Error, Result};
+
+use crate::rows::{self, RUN_COLUMNS, RUN_NAME_TAG};
+use crate::uri::append_to_uri_path;
+use crate::{Store, db_error, now_ms};
+
+/// What `runs/create` asks for.
+#[derive(Debug, Clone, Default)]
+pub struct NewRun<'a> {
+    /// Experiment; empty means the Default experiment.
+    pub experiment_id: &'a str,
+    /// Creator.
+    pub user_id: &'a str,
+    /// Start time in ms; absent is stored as 0, as MLflow does.
+    pub start_time: Option<i64>,
+    /// Initial tags.
+    pub tags: &'a [KeyValue],
+    /// Display name; defaults to the `mlflow.runName` tag or a generated name.
+    pub run_name: Option<&'a str>,
+}
+
+// Word lists for generated run names ("clever-owl-123"), in the spirit of MLflow's.
+const ADJECTIVES: &[&str] = &[
+    "able",
+    "agile",
+    "amazing",
+    "bold",
+    "brave",
+    "bright",
+    "calm",
+    "capable",
+    "clever",
+    "crisp",
+    "curious",
+    "daring",
+    "eager",
+    "fair",
+    "fearless",
+    "fun",
+    "gentle",
+    "glamorous",
+    "good",
+    "grand",
+    "honest",
+    "humble",
+    "intrigued",
+    "kind",
+    "likeable",
+    "lively",
+    "loud",
+    "lucky",
+    "magnificent",
+    "merciful",
+    "mysterious",
+    "nimble",
+    "patient",
+    "polite",
+    "quiet",
+    "rare",
+    "resilient",
+    "rogue",
+    "rumbling",
+    "sassy",
+    "secretive",
+    "serious",
+    "shy",
+    "silent",
+    "smiling",
+    "sneaky",
+    "spiffy",
+    "stately",
+    "suave",
+    "sunny",
+    "swift",
+    "thoughtful",
+    "tidy",
+    "trusting",
+    "unique",
+    "upset",
+    "valuable",
+    "vibrant",
+    "welcoming",
+    "wise",
+    "witty",
+    "youthful",
+    "zealous",
+];
+const NOUNS: &[&str] = &[
+    "ant", "ape", "asp", "auk", "bass", "bat", "bear", "bee", "bird", "boar", "bug", "calf",
+    "carp", "cat", "chimp", "cod", "colt", "conch", "cow", "crab", "crane", "croc", "crow", "cub",
+    "deer", "doe", "dog", "dolphin", "donkey", "dove", "duck", "eel", "elk", "fawn", "finch",
+    "fish", "flea", "fly", "foal", "fowl", "fox", "frog", "gnat", "gnu", "goat", "goose", "grouse",
+    "grub", "gull", "hare", "hawk", "hen", "hog", "horse", "hound", "jay", "kit", "kite", "koi",
+    "lamb", "lark", "loon", "lynx", "mare", "midge", "mink", "mole", "moose", "moth", "mouse",
+    "mule", "newt", "owl", "ox", "panda", "penguin", "perch", "pig", "pug", "quail", "ram", "rat",
+    "ray", "robin", "roo", "rook", "seal", "shad", "shark", "sheep", "shoat", "shrew", "shrike",
+    "shrimp", "skink", "skunk", "sloth", "slug", "smelt", "snail", "snake", "snipe", "sow",
+    "sponge", "squid", "stag", "steed", "stoat", "stork", "swan", "tern", "toad", "trout",
+    "turtle", "vole", "wasp", "whale", "wolf", "worm", "wren", "yak", "zebra",
+];
+
+/// A random `adjective-animal-NNN` name of at most 20 characters, like MLflow's.
+fn generate_run_name() -> String {
+    let mut rng = rand::rng();
+    for _ in 0..10 {
+        let name = format!(
+            "{}-{}-{}",
+            ADJECTIVES.choose(&mut rng).copied().unwrap_or("able"),
+            NOUNS.choose(&mut rng).copied().unwrap_or("owl"),
+            rand::random_range(0..1000)
+        );
+        if name.len() <= 20 {
+            return name;
+        }
+    }
+    "able-owl-1".into()
+}
+
+/// The lifecycle stage and experiment of a run, read inside a write transaction.
+pub(crate) struct RunState {
+    pub lifecycle_stage: LifecycleStage,
+    pub experiment_id: i64,
+}
+
+/// Reads a run's state inside a transaction; RESOURCE_DOES_NOT_EXIST if it is missing.
+pub(crate) async fn run_state(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+) -> Result<RunState> {
+    let row = sqlx::query("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1")
+        .bind(run_id)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| run_not_found(run_id))?;
+    Ok(RunState {
+        lifecycle_stage: LifecycleStage::parse(
+            &row.try_get::<Option<String>, _>("lifecycle_stage")
+                .map_err(db_error)?
+                .unwrap_or_default(),
+        ),
+        experiment_id: row
+            .try_get::<Option<i64>, _>("experiment_id")
+            .map_err(db_error)?
+            .unwrap_or(0),
+    })
+}
+
+/// Like [`run_state`], but the run must also be active, as every write requires.
+pub(crate) async fn active_run(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+) -> Result<RunState> {
+    let state = run_state(tx, run_id).await?;
+    if state.lifecycle_stage != LifecycleStage::Active {
+        return Err(Error::invalid(format!(
+            "The run {run_id} must be in the 'active' state. Current state is {}.",
+            state.lifecycle_stage.as_str()
+        )));
+    }
+    Ok(state)
+}
+
+pub(crate) fn run_not_found(run_id: &str) -> Error {
+    Error::not_found(format!("Run with id={run_id} not found"))
+}
+
+/// Upserts one run tag; the run name tag also renames the run (and is ignored when empty, as
+/// MLflow does).
+pub(crate) async fn upsert_tag(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    tag: &KeyValue,
+) -> Result<()> {
+    if tag.key == RUN_NAME_TAG {
+        if tag.value.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+            .bind(&tag.value)
+            .bind(run_id)
+            .execute(&mut **tx)
+            .await
+            .map_err(db_error)?;
+    }
+    sqlx::query(
+        "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3) \
+         ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
+    )
+    .bind(&tag.key)
+    .bind(&tag.value)
+    .bind(run_id)
+    .execute(&mut **tx)
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
+impl Store {
+    /// Creates a run in an active experiment.
+    pub async fn create_run(&self, new: NewRun<'_>) -> Result<Run> {
+        let experiment = self.experiment_for_new_run(new.experiment_id).await?;
+        let run_id = uuid::Uuid::new_v4().simple().to_string();
+        let artifact_uri =
+            append_to_uri_path(&experiment.artifact_location, &[&run_id, "artifacts"]);
+        let mut tags: Vec<KeyValue> = Vec::with_capacity(new.tags.len() + 1);
+        for tag in new.tags {
+            // MLflow stores creation tags unchecked; only keep them within the column size.
+            let value = validate_length_limit("value", MAX_TAG_VAL_LENGTH, &tag.value, true)?;
+            match tags.iter_mut().find(|t| t.key == tag.key) {
+                Some(existing) => existing.value = value,
+                None => tags.push(KeyValue {
+                    key: tag.key.clone(),
+                    value,
+                }),
+            }
+        }
+        let tag_name = tags
+            .iter()
+            .find(|t| t.key == RUN_NAME_TAG)
+            .map(|t| t.value.clone());
+        let run_name = new.run_name.filter(|n| !n.is_empty());
+        if let (Some(name), Some(tag_name)) =
+            (run_name, tag_name.as_deref().filter(|t| !t.is_empty()))
+        {
+            if name != tag_name {
+                return Err(Error::invalid(format!(
+                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+                     different values (run_name='{name}', mlflow.runName='{tag_name}')."
+                )));
+            }
+        }
+        let run_name = run_name
+            .map(str::to_string)
+            .or(tag_name.clone().filter(|t| !t.is_empty()))
+            .unwrap_or_else(generate_run_name);
+        if tag_name.is_none() {
+            tags.push(KeyValue::new(RUN_NAME_TAG, run_name.clone()));
+        }
+        let start_time = new.start_time.unwrap_or(0);
+        let experiment_id: i64 = experiment.experiment_id.parse().unwrap_or_default();
+
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        sqlx::query(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, \
+             user_id, status, start_time, end_time, source_version, lifecycle_stage, \
+             artifact_uri, experiment_id, deleted_time) \
+             VALUES ($1, $2, 'UNKNOWN', '', '', $3, 'RUNNING', $4, NULL, '', 'active', $5, $6, NULL)",
+        )
+        .bind(&run_id)
+        .bind(&run_name)
+        .bind(new.user_id)
+        .bind(start_time)
+        .bind(&artifact_uri)
+        .bind(experiment_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        for tag in &tags {
+            sqlx::query("INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3)")
+                .bind(&tag.key)
+                .bind(&tag.value)
+                .bind(&run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)?;
+        tags.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(Run {
+            info: RunInfo {
+                run_uuid: run_id.clone(),
+                experiment_id: experiment.experiment_id,
+                run_name,
+                user_id: new.user_id.to_string(),
+                status: RunStatus::Running,
+                start_time: Some(start_time),
+                end_time: None,
+                artifact_uri,
+                lifecycle_stage: LifecycleStage::Active,
+                run_id,
+            },
+            data: RunData {
+                metrics: Vec::new(),
+                params: Vec::new(),
+                tags,
+            },
+            inputs: RunInputs::default(),
+            outputs: RunOutputs::default(),
+        })
+    }
+
+    async fn run_info(&self, run_id: &str) -> Result<RunInfo> {
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+        )))
+        .bind(run_id)
+        .fetch_optional(&self.pools.read)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| run_not_found(run_id))?;
+        rows::run_info(&row)
+    }
+
+    /// Gets a run, deleted or not, with its latest metrics, params, tags, inputs and outputs.
+    pub async fn get_run(&self, run_id: &str) -> Result<Run> {
+        let info = self.run_info(run_id).await?;
+        let mut runs = rows::load_runs(&self.pools.read, vec![info]).await?;
+        runs.pop().ok_or_else(|| run_not_found(run_id))
+    }
+
+    /// Updates an active run's status, end time and name; only given fields change.
+    pub async fn update_run(
+        &self,
+        run_id: &str,
+        status: Option<RunStatus>,
+        end_time: Option<i64>,
+        run_name: Option<&str>,
+    ) -> Result<RunInfo> {
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        if let Some(status) = status {
+            sqlx::query("UPDATE runs SET status = $1 WHERE run_uuid = $2")
+                .bind(status.as_str())
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        if let Some(end_time) = end_time {
+            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2")
+                .bind(end_time)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        if let Some(name) = run_name.filter(|n| !n.is_empty()) {
+            upsert_tag(&mut tx, run_id, &KeyValue::new(RUN_NAME_TAG, name)).await?;
+        }
+        let row = sqlx::query(AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+        )))
+        .bind(run_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db_error)?;
+        let info = rows::run_info(&row)?;
+        tx.commit().await.map_err(db_error)?;
+        Ok(info)
+    }
+
+    /// Soft-deletes a run.
+    pub async fn delete_run(&self, run_id: &str) -> Result<()> {
+        self.set_run_stage(run_id, LifecycleStage::Deleted).await
+    }
+
+    /// Restores a soft-deleted run.
+    pub async fn restore_run(&self, run_id: &str) -> Result<()> {
+        self.set_run_stage(run_id, LifecycleStage::Active).await
+    }
+
+    async fn set_run_stage(&self, run_id: &str, stage: LifecycleStage) -> Result<()> {
+        let deleted_time = (stage == LifecycleStage::Deleted).then(now_ms);
+        let updated = sqlx::query(
+            "UPDATE runs SET lifecycle_stage = $1, deleted_time = $2 WHERE run_uuid = $3",
+        )
+        .bind(stage.as_str())
+        .bind(deleted_time)
+        .bind(run_id)
+        .execute(&self.pools.write)
+        .await
+        .map_err(db_error)?;
+        if updated.rows_affected() == 0 {
+            return Err(run_not_found(run_id));
+        }
+        Ok(())
+    }
+
+    /// Sets a run tag (values over MLflow's limit are truncated).
+    pub async fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
+        let tag = validate_tag(key, value, "")?;
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        upsert_tag(&mut tx, run_id, &tag).await?;
+        tx.commit().await.map_err(db_error)
+    }
+
+    /// Deletes a run tag.
+    pub async fn delete_tag(&self, run_id: &str, key: &str) -> Result<()> {
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        active_run(&mut tx, run_id).await?;
+        let deleted = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND \"key\" = $2")
+            .bind(run_id)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if deleted.rows_affected() == 0 {
+            return Err(Error::not_found(format!(
+                "No tag with name: {key} in run with id {run_id}"
+            )));
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}

@@ -1,0 +1,401 @@
+//! Search: MLflow filter clauses and `order_by` lists turned into one SQL statement each, with
+//! every value bound as a parameter.
+//!
+//! Each metric, param, tag or dataset condition is an `EXISTS` subquery on the run, which the
+//! primary keys (`key`, `run_uuid`) answer directly; each sort key is a `LEFT JOIN`, so runs
+//! without the key stay in the result and sort last, as in MLflow.
+
+use trackway_core::Result;
+use trackway_core::entities::{Experiment, Run, ViewType};
+use trackway_core::search::{
+    Clause, Comparator, EntityType, OrderBy, Value, decode_page_token, encode_page_token,
+    parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by_list,
+};
+use trackway_core::validation::{parse_experiment_id, validate_max_results};
+
+use crate::db::Backend;
+use crate::rows::{self, EXPERIMENT_COLUMNS, RUN_COLUMNS, RUN_NAME_TAG};
+use crate::sql::SqlBuilder;
+use crate::{Page, Store, db_error};
+
+/// Appends `<column> <comparator> <value>` with the engine's spelling of case-insensitive
+/// matching (`LIKE` is case-sensitive on both engines: see `db::SQLITE_PRAGMAS`).
+fn push_string_comparison(
+    qb: &mut SqlBuilder,
+    backend: Backend,
+    column: &str,
+    comparator: Comparator,
+    value: &Value,
+) {
+    match (comparator, value) {
+        (Comparator::In | Comparator::NotIn, Value::List(items)) => {
+            qb.push(format!(" {column} {} (", comparator.as_str()));
+            qb.push_bind_list(items.iter().cloned());
+            qb.push(")");
+        }
+        (Comparator::ILike, Value::Str(s)) => match backend {
+            Backend::Postgres => {
+                qb.push(format!(" {column} ILIKE "));
+                qb.push_bind(s.clone());
+            }
+            Backend::Sqlite => {
+                qb.push(format!(" LOWER({column}) LIKE LOWER("));
+                qb.push_bind(s.clone());
+                qb.push(")");
+            }
+        },
+        (_, Value::Str(s)) => {
+            qb.push(format!(" {column} {} ", comparator.as_str()));
+            qb.push_bind(s.clone());
+        }
+        (_, Value::Number(n)) => {
+            qb.push(format!(" {column} {} ", comparator.as_str()));
+            qb.push_bind(*n);
+        }
+        // The parser only pairs lists with IN/NOT IN and no value with IS [NOT] NULL, which
+        // callers handle before getting here.
+        _ => {
+            qb.push(" FALSE");
+        }
+    }
+}
+
+fn push_numeric_attribute(qb: &mut SqlBuilder, column: &str, clause: &Clause) {
+    if let Value::Number(n) = clause.value {
+        qb.push(format!(" {column} {} ", clause.comparator.as_str()));
+        // Integral values are compared as integers so that the comparison stays exact.
+        if n.fract() == 0.0 && n.abs() < 9.0e15 {
+            qb.push_bind(n as i64);
+        } else {
+            qb.push_bind(n);
+        }
+    }
+}
+
+/// Columns of `runs` that attributes name.
+fn run_column(key: &str) -> &'static str {
+    match key {
+        "run_id" => "r.run_uuid",
+        "run_name" => "r.name",
+        "status" => "r.status",
+        "user_id" => "r.user_id",
+        "artifact_uri" => "r.artifact_uri",
+        "start_time" => "r.start_time",
+        "end_time" => "r.end_time",
+        _ => "r.lifecycle_stage",
+    }
+}
+
+fn push_run_clause(qb: &mut SqlBuilder, backend: Backend, clause: &Clause) {
+    qb.push(" AND");
+    match clause.entity {
+        EntityType::Attribute if clause.key == "run_name" => {
+            // MLflow matches run names against the tag: runs logged by MLflow 1.29 and older
+            // have no name column value.
+            qb.push(" EXISTS (SELECT 1 FROM tags t WHERE t.run_uuid = r.run_uuid AND t.\"key\" = ");
+            qb.push_bind(RUN_NAME_TAG.to_string());
+            qb.push(" AND");
+            push_string_comparison(qb, backend, "t.value", clause.comparator, &clause.value);
+            qb.push(")");
+        }
+        EntityType::Attribute if clause.key == "start_time" || clause.key == "end_time" => {
+            push_numeric_attribute(qb, run_column(&clause.key), clause);
+        }
+        EntityType::Attribute => {
+            push_string_comparison(
+                qb,
+                backend,
+                run_column(&clause.key),
+                clause.comparator,
+                &clause.value,
+            );
+        }
+        EntityType::Metric | EntityType::Param | EntityType::Tag => {
+            let table = match clause.entity {
+                EntityType::Metric => "latest_metrics",
+                EntityType::Param => "params",
+                _ => "tags",
+            };
+            let negate = clause.comparator == Comparator::IsNull;
+            qb.push(format!(
+                "{} EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.\"key\" = ",
+                if negate { " NOT" } else { "" }
+            ));
+            qb.push_bind(clause.key.clone());
+            match clause.comparator {
+                Comparator::IsNull | Comparator::IsNotNull => {}
+                comparator if clause.entity == EntityType::Metric => {
+                    // NaN is stored as 0 with is_nan set: it matches only `!=`.
+                    qb.push(" AND (");
+                    push_string_comparison(qb, backend, "x.value", comparator, &clause.value);
+                    if comparator == Comparator::Ne {
+                        qb.push(" OR x.is_nan = TRUE)");
+                    } else {
+                        qb.push(" AND x.is_nan = FALSE)");
+                    }
+                }
+                comparator => {
+                    qb.push(" AND");
+                    push_string_comparison(qb, backend, "x.value", comparator, &clause.value);
+                }
+            }
+            qb.push(")");
+        }
+        EntityType::Dataset => {
+            qb.push(
+                " EXISTS (SELECT 1 FROM inputs i JOIN datasets d ON d.dataset_uuid = i.source_id",
+            );
+            if clause.key == "context" {
+                qb.push(" JOIN input_tags it ON it.input_uuid = i.input_uuid AND it.name = ");
+                qb.push_bind("mlflow.data.context".to_string());
+            }
+            qb.push(
+                " WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' \
+                 AND i.destination_id = r.run_uuid AND",
+            );
+            let column = match clause.key.as_str() {
+                "context" => "it.value",
+                "digest" => "d.digest",
+                _ => "d.name",
+            };
+            push_string_comparison(qb, backend, column, clause.comparator, &clause.value);
+            qb.push(")");
+        }
+    }
+}
+
+impl Store {
+    /// `runs/search`: runs of the given experiments matching a filter, sorted and paged.
+    pub async fn search_runs(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: i64,
+        order_by: &[String],
+        page_token: Option<&str>,
+    ) -> Result<Page<Run>> {
+        validate_max_results(max_results)?;
+        let clauses = parse_run_filter(filter)?;
+        let order = parse_run_order_by_list(order_by)?;
+        let offset = decode_page_token(page_token)?;
+        let experiment_ids = experiment_ids
+            .iter()
+            .map(|id| parse_experiment_id(id))
+            .collect::<Result<Vec<i64>>>()?;
+        if experiment_ids.is_empty() {
+            return Ok(Page {
+                items: Vec::new(),
+                next_page_token: None,
+            });
+        }
+        let backend = self.pools.backend;
+
+        let mut qb = SqlBuilder::new(format!("SELECT {RUN_COLUMNS} FROM runs r"));
+        for (i, o) in order.iter().enumerate() {
+            let table = match o.entity {
+                EntityType::Metric => "latest_metrics",
+                EntityType::Param => "params",
+                EntityType::Tag => "tags",
+                _ => continue,
+            };
+            qb.push(format!(
+                " LEFT JOIN {table} o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.\"key\" = "
+            ));
+            qb.push_bind(o.key.clone());
+        }
+        qb.push(" WHERE r.experiment_id IN (");
+        qb.push_bind_list(experiment_ids.iter().copied());
+        qb.push(") AND r.lifecycle_stage IN (");
+        qb.push_bind_list(view.stages().iter().map(|s| s.to_string()));
+        qb.push(")");
+        for clause in &clauses {
+            push_run_clause(&mut qb, backend, clause);
+        }
+        push_run_order(&mut qb, &order);
+        qb.push(" LIMIT ");
+        qb.push_bind(max_results + 1);
+        qb.push(" OFFSET ");
+        qb.push_bind(offset);
+
+        let found = qb
+            .build()
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(db_error)?;
+        let mut infos = found
+            .iter()
+            .map(rows::run_info)
+            .collect::<Result<Vec<_>>>()?;
+        let next_page_token = if infos.len() as i64 > max_results {
+            infos.truncate(max_results as usize);
+            Some(encode_page_token(offset + max_results))
+        } else {
+            None
+        };
+        let items = rows::load_runs(&self.pools.read, infos).await?;
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+
+    /// `experiments/search`.
+    pub async fn search_experiments(
+        &self,
+        view: ViewType,
+        max_results: i64,
+        filter: &str,
+        order_by: &[String],
+        page_token: Option<&str>,
+    ) -> Result<Page<Experiment>> {
+        validate_max_results(max_results)?;
+        let clauses = parse_experiment_filter(filter)?;
+        let mut order = if order_by.is_empty() {
+            vec![
+                parse_experiment_order_by("creation_time DESC")?,
+                parse_experiment_order_by("experiment_id ASC")?,
+            ]
+        } else {
+            order_by
+                .iter()
+                .map(|o| parse_experiment_order_by(o))
+                .collect::<Result<Vec<_>>>()?
+        };
+        if !order.iter().any(|o| o.key == "experiment_id") {
+            order.push(OrderBy {
+                entity: EntityType::Attribute,
+                key: "experiment_id".into(),
+                ascending: false,
+            });
+        }
+        let offset = decode_page_token(page_token)?;
+        let backend = self.pools.backend;
+
+        let mut qb = SqlBuilder::new(format!(
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.lifecycle_stage IN ("
+        ));
+        qb.push_bind_list(view.stages().iter().map(|s| s.to_string()));
+        qb.push(")");
+        for clause in &clauses {
+            qb.push(" AND");
+            match (clause.entity, clause.key.as_str()) {
+                (EntityType::Tag, key) => {
+                    let negate = clause.comparator == Comparator::IsNull;
+                    qb.push(format!(
+                        "{} EXISTS (SELECT 1 FROM experiment_tags t WHERE t.experiment_id = \
+                         e.experiment_id AND t.\"key\" = ",
+                        if negate { " NOT" } else { "" }
+                    ));
+                    qb.push_bind(key.to_string());
+                    if !matches!(
+                        clause.comparator,
+                        Comparator::IsNull | Comparator::IsNotNull
+                    ) {
+                        qb.push(" AND");
+                        push_string_comparison(
+                            &mut qb,
+                            backend,
+                            "t.value",
+                            clause.comparator,
+                            &clause.value,
+                        );
+                    }
+                    qb.push(")");
+                }
+                (_, "experiment_id") => {
+                    let ids: Vec<i64> = match &clause.value {
+                        Value::Str(s) => vec![parse_experiment_id(s)?],
+                        Value::List(items) => items
+                            .iter()
+                            .map(|s| parse_experiment_id(s))
+                            .collect::<Result<_>>()?,
+                        _ => Vec::new(),
+                    };
+                    let op = match clause.comparator {
+                        Comparator::Eq | Comparator::In => "IN",
+                        _ => "NOT IN",
+                    };
+                    qb.push(format!(" e.experiment_id {op} ("));
+                    qb.push_bind_list(ids);
+                    qb.push(")");
+                }
+                (_, key @ ("creation_time" | "last_update_time")) => {
+                    push_numeric_attribute(&mut qb, &format!("e.{key}"), clause);
+                }
+                _ => push_string_comparison(
+                    &mut qb,
+                    backend,
+                    "e.name",
+                    clause.comparator,
+                    &clause.value,
+                ),
+            }
+        }
+        let keys: Vec<String> = order
+            .iter()
+            .map(|o| format!("e.{} {}", o.key, if o.ascending { "ASC" } else { "DESC" }))
+            .collect();
+        qb.push(format!(" ORDER BY {}", keys.join(", ")));
+        qb.push(" LIMIT ");
+        qb.push_bind(max_results + 1);
+        qb.push(" OFFSET ");
+        qb.push_bind(offset);
+
+        let found = qb
+            .build()
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(db_error)?;
+        let mut items = found
+            .iter()
+            .map(rows::experiment)
+            .collect::<Result<Vec<_>>>()?;
+        let next_page_token = if items.len() as i64 > max_results {
+            items.truncate(max_results as usize);
+            Some(encode_page_token(offset + max_results))
+        } else {
+            None
+        };
+        rows::attach_experiment_tags(&self.pools.read, &mut items).await?;
+        Ok(Page {
+            items,
+            next_page_token,
+        })
+    }
+}
+
+/// Appends MLflow's run ordering: the requested keys (missing values last, NaN metrics after
+/// numbers), then `start_time DESC` unless requested, then `run_uuid`.
+fn push_run_order(qb: &mut SqlBuilder, order: &[OrderBy]) {
+    qb.push(" ORDER BY ");
+    let mut keys = Vec::new();
+    for (i, o) in order.iter().enumerate() {
+        let direction = if o.ascending { "ASC" } else { "DESC" };
+        match o.entity {
+            EntityType::Metric => {
+                keys.push(format!(
+                    "CASE WHEN o{i}.is_nan = TRUE THEN 1 WHEN o{i}.value IS NULL THEN 2 ELSE 0 END"
+                ));
+                keys.push(format!("o{i}.value {direction}"));
+            }
+            EntityType::Param | EntityType::Tag => {
+                keys.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
+                keys.push(format!("o{i}.value {direction}"));
+            }
+            _ => {
+                let column = run_column(&o.key);
+                keys.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"));
+                keys.push(format!("{column} {direction}"));
+            }
+        }
+    }
+    if !order
+        .iter()
+        .any(|o| o.entity == EntityType::Attribute && o.key == "start_time")
+    {
+        keys.push("r.start_time DESC".into());
+    }
+    keys.push("r.run_uuid ASC".into());
+    qb.push(keys.join(", "));
+}

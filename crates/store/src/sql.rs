@@ -1,0 +1,89 @@
+//! A small dynamic-SQL builder that numbers placeholders `$1, $2, ...`.
+//!
+//! sqlx's own `QueryBuilder` writes `?` placeholders when used through the `Any` driver, which
+//! PostgreSQL rejects; `$n` is understood by both engines, so this builder writes those. It
+//! only concatenates trusted SQL fragments and binds every value.
+
+use std::fmt::Display;
+
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
+use sqlx::{Any, Arguments, AssertSqlSafe, Encode, Type};
+
+/// SQL text plus its bound arguments.
+#[derive(Default)]
+pub(crate) struct SqlBuilder {
+    sql: String,
+    args: AnyArguments,
+    count: usize,
+}
+
+impl SqlBuilder {
+    /// Starts with a fragment of SQL.
+    pub(crate) fn new(init: impl Into<String>) -> Self {
+        SqlBuilder {
+            sql: init.into(),
+            ..Default::default()
+        }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, sql: impl Display) -> &mut Self {
+        use std::fmt::Write as _;
+        let _ = write!(self.sql, "{sql}");
+        self
+    }
+
+    /// Appends a placeholder and binds `value` to it.
+    pub(crate) fn push_bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        // Encoding into `Any` only copies the value into a buffer; it cannot fail for the
+        // scalar types the store binds.
+        let _ = self.args.add(value);
+        self.count += 1;
+        let placeholder = format!("${}", self.count);
+        self.push(placeholder)
+    }
+
+    /// Appends `$a, $b, ...` binding each item.
+    pub(crate) fn push_bind_list<T, I>(&mut self, items: I) -> &mut Self
+    where
+        I: IntoIterator<Item = T>,
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        for (i, item) in items.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.push_bind(item);
+        }
+        self
+    }
+
+    /// Appends `(row), (row), ...` for a multi-row INSERT; `row` binds one item's columns.
+    pub(crate) fn push_values<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut row: impl FnMut(&mut Self, T),
+    ) -> &mut Self {
+        self.push("VALUES ");
+        for (i, item) in items.into_iter().enumerate() {
+            self.push(if i > 0 { ", (" } else { "(" });
+            row(self, item);
+            self.push(")");
+        }
+        self
+    }
+
+    /// Appends a separator-joined value for multi-column rows (`$1, $2` within one row).
+    pub(crate) fn sep(&mut self) -> &mut Self {
+        self.push(", ")
+    }
+
+    /// The finished query.
+    pub(crate) fn build(self) -> Query<'static, Any, AnyArguments> {
+        sqlx::query_with(AssertSqlSafe(self.sql), self.args)
+    }
+}

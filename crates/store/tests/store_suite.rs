@@ -1,0 +1,990 @@
+//! The store suite: every test is written once and runs on SQLite and on PostgreSQL.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::TestDb;
+use trackway_core::ErrorCode;
+use trackway_core::entities::{Dataset, KeyValue, LifecycleStage, RunStatus, ViewType};
+use trackway_store::NewRun;
+use trackway_store::{DatasetInputSpec, MetricSpec, SchemaState, Store};
+
+/// Expands each listed test once per backend.
+macro_rules! store_suite {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let db = crate::common::sqlite().await;
+                    crate::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let Some(db) = crate::common::postgres().await else { return };
+                    crate::$name(&db).await;
+                    db.finish().await;
+                }
+            )*
+        }
+    };
+}
+
+store_suite!(
+    schema_is_created_then_reused,
+    experiments_lifecycle,
+    experiment_tags,
+    run_creation_rules,
+    run_update_and_lifecycle,
+    params_are_immutable,
+    metrics_special_values_and_latest,
+    batch_is_atomic_and_bounded,
+    batch_at_mlflow_maxima,
+    run_tags,
+    search_runs_filters,
+    search_runs_order_and_paging,
+    search_experiments,
+    metric_history_paging_and_sampling,
+    dataset_inputs,
+    concurrent_writers_lose_nothing,
+);
+
+fn kv(k: &str, v: &str) -> KeyValue {
+    KeyValue::new(k, v)
+}
+
+fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> MetricSpec {
+    MetricSpec {
+        key: key.into(),
+        value,
+        timestamp,
+        step,
+    }
+}
+
+async fn new_run(store: &Store, experiment_id: &str) -> String {
+    store
+        .create_run(NewRun {
+            experiment_id,
+            user_id: "u",
+            start_time: Some(1000),
+            ..Default::default()
+        })
+        .await
+        .expect("create run")
+        .info
+        .run_id
+}
+
+async fn schema_is_created_then_reused(db: &TestDb) {
+    assert_eq!(db.store.schema_state(), SchemaState::Created);
+    let default = db.store.get_experiment("0").await.unwrap();
+    assert_eq!(default.name, "Default");
+    assert_eq!(default.artifact_location, "mlflow-artifacts:/0");
+    let again = Store::open(&db.uri, common::ARTIFACT_ROOT).await.unwrap();
+    assert_eq!(again.schema_state(), SchemaState::Current);
+    again.close().await;
+}
+
+async fn experiments_lifecycle(db: &TestDb) {
+    let s = &db.store;
+    let id = s
+        .create_experiment("exp-a", None, &[kv("owner", "ci")])
+        .await
+        .unwrap();
+    let e = s.get_experiment(&id).await.unwrap();
+    assert_eq!(e.name, "exp-a");
+    assert_eq!(e.artifact_location, format!("mlflow-artifacts:/{id}"));
+    assert_eq!(e.tags, vec![kv("owner", "ci")]);
+    assert_eq!(e.lifecycle_stage, LifecycleStage::Active);
+    assert!(e.creation_time.is_some());
+
+    let err = s.create_experiment("exp-a", None, &[]).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists);
+    assert_eq!(
+        s.create_experiment("", None, &[]).await.unwrap_err().code,
+        ErrorCode::InvalidParameterValue
+    );
+    let custom = s
+        .create_experiment("exp-b", Some("s3://bucket/x"), &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_experiment(&custom).await.unwrap().artifact_location,
+        "s3://bucket/x"
+    );
+
+    let by_name = s.get_experiment_by_name("exp-a").await.unwrap().unwrap();
+    assert_eq!(by_name.experiment_id, id);
+    assert!(s.get_experiment_by_name("nope").await.unwrap().is_none());
+    assert_eq!(
+        s.get_experiment("999999").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+    assert_eq!(
+        s.get_experiment("abc").await.unwrap_err().code,
+        ErrorCode::InvalidParameterValue
+    );
+
+    let run = new_run(s, &id).await;
+    s.delete_experiment(&id).await.unwrap();
+    assert_eq!(
+        s.get_experiment(&id).await.unwrap().lifecycle_stage,
+        LifecycleStage::Deleted
+    );
+    assert_eq!(
+        s.get_run(&run).await.unwrap().info.lifecycle_stage,
+        LifecycleStage::Deleted
+    );
+    assert_eq!(
+        s.rename_experiment(&id, "x").await.unwrap_err().code,
+        ErrorCode::InvalidState
+    );
+    // A deleted experiment keeps its name reserved and refuses new runs.
+    assert_eq!(
+        s.create_experiment("exp-a", None, &[])
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::ResourceAlreadyExists
+    );
+    let err = s
+        .create_run(NewRun {
+            experiment_id: &id,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert_eq!(
+        s.delete_experiment(&id).await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+
+    s.restore_experiment(&id).await.unwrap();
+    assert_eq!(
+        s.get_run(&run).await.unwrap().info.lifecycle_stage,
+        LifecycleStage::Active
+    );
+    s.rename_experiment(&id, "exp-a2").await.unwrap();
+    assert_eq!(s.get_experiment(&id).await.unwrap().name, "exp-a2");
+    assert_eq!(
+        s.rename_experiment(&id, "exp-b").await.unwrap_err().code,
+        ErrorCode::ResourceAlreadyExists
+    );
+}
+
+async fn experiment_tags(db: &TestDb) {
+    let s = &db.store;
+    let id = s.create_experiment("tags", None, &[]).await.unwrap();
+    s.set_experiment_tag(&id, "k", "v1").await.unwrap();
+    s.set_experiment_tag(&id, "k", "v2").await.unwrap();
+    assert_eq!(
+        s.get_experiment(&id).await.unwrap().tags,
+        vec![kv("k", "v2")]
+    );
+    s.delete_experiment_tag(&id, "k").await.unwrap();
+    assert!(s.get_experiment(&id).await.unwrap().tags.is_empty());
+    assert_eq!(
+        s.delete_experiment_tag(&id, "k").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+    let long = "v".repeat(20001);
+    assert_eq!(
+        s.set_experiment_tag(&id, "k", &long)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidParameterValue
+    );
+}
+
+async fn run_creation_rules(db: &TestDb) {
+    let s = &db.store;
+    let id = s.create_experiment("runs", None, &[]).await.unwrap();
+    let run = s
+        .create_run(NewRun {
+            experiment_id: &id,
+            user_id: "alice",
+            start_time: Some(42),
+            tags: &[kv("mlflow.runName", "from-tag"), kv("team", "a")],
+            run_name: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(run.info.run_name, "from-tag");
+    assert_eq!(run.info.run_id.len(), 32);
+    assert_eq!(
+        run.info.artifact_uri,
+        format!("mlflow-artifacts:/{id}/{}/artifacts", run.info.run_id)
+    );
+    assert_eq!(run.info.status, RunStatus::Running);
+    let got = s.get_run(&run.info.run_id).await.unwrap();
+    assert_eq!(got.info, run.info);
+    assert_eq!(got.data.tags, run.data.tags);
+
+    let generated = s
+        .create_run(NewRun {
+            experiment_id: &id,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(!generated.info.run_name.is_empty() && generated.info.run_name.len() <= 20);
+    assert_eq!(generated.info.start_time, Some(0));
+    assert!(
+        generated
+            .data
+            .tags
+            .iter()
+            .any(|t| t.key == "mlflow.runName" && t.value == generated.info.run_name)
+    );
+
+    let err = s
+        .create_run(NewRun {
+            experiment_id: &id,
+            tags: &[kv("mlflow.runName", "a")],
+            run_name: Some("b"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    let err = s
+        .create_run(NewRun {
+            experiment_id: "424242",
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    // An empty experiment id means the Default experiment.
+    let default_run = s.create_run(NewRun::default()).await.unwrap();
+    assert_eq!(default_run.info.experiment_id, "0");
+    assert_eq!(
+        s.get_run(&"0".repeat(32)).await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+}
+
+async fn run_update_and_lifecycle(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let info = s
+        .update_run(&run, Some(RunStatus::Finished), Some(5000), None)
+        .await
+        .unwrap();
+    assert_eq!(info.status, RunStatus::Finished);
+    assert_eq!(info.end_time, Some(5000));
+    let info = s
+        .update_run(&run, None, None, Some("renamed"))
+        .await
+        .unwrap();
+    assert_eq!(info.run_name, "renamed");
+    assert_eq!(info.status, RunStatus::Finished);
+    let tags = s.get_run(&run).await.unwrap().data.tags;
+    assert!(tags.contains(&kv("mlflow.runName", "renamed")));
+
+    s.delete_run(&run).await.unwrap();
+    assert_eq!(
+        s.get_run(&run).await.unwrap().info.lifecycle_stage,
+        LifecycleStage::Deleted
+    );
+    let err = s.log_param(&run, "p", "1").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert!(
+        err.message.contains("must be in the 'active' state"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        s.update_run(&run, Some(RunStatus::Failed), None, None)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidParameterValue
+    );
+    s.restore_run(&run).await.unwrap();
+    s.log_param(&run, "p", "1").await.unwrap();
+    assert_eq!(
+        s.delete_run(&"f".repeat(32)).await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+}
+
+async fn params_are_immutable(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    s.log_param(&run, "lr", "0.1").await.unwrap();
+    s.log_param(&run, "lr", "0.1").await.unwrap();
+    let err = s.log_param(&run, "lr", "0.2").await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert!(
+        err.message
+            .starts_with("Changing param values is not allowed"),
+        "{}",
+        err.message
+    );
+    assert_eq!(
+        s.get_run(&run).await.unwrap().data.params,
+        vec![kv("lr", "0.1")]
+    );
+    // Over-long values are truncated to MLflow's limit, over-long keys refused.
+    s.log_param(&run, "long", &"x".repeat(7000)).await.unwrap();
+    let params = s.get_run(&run).await.unwrap().data.params;
+    assert_eq!(
+        params.iter().find(|p| p.key == "long").unwrap().value.len(),
+        6000
+    );
+    assert_eq!(
+        s.log_param(&run, &"k".repeat(251), "v")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidParameterValue
+    );
+    assert_eq!(
+        s.log_param(&run, "../x", "v").await.unwrap_err().code,
+        ErrorCode::InvalidParameterValue
+    );
+    assert_eq!(
+        s.log_param(&"a".repeat(32), "k", "v")
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::ResourceDoesNotExist
+    );
+}
+
+async fn metrics_special_values_and_latest(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    s.log_metric(&run, &metric("nan", f64::NAN, 1, 0))
+        .await
+        .unwrap();
+    s.log_metric(&run, &metric("inf", f64::INFINITY, 1, 0))
+        .await
+        .unwrap();
+    s.log_metric(&run, &metric("ninf", f64::NEG_INFINITY, 1, 0))
+        .await
+        .unwrap();
+    for (step, value) in [(0, 1.0), (2, 3.0), (1, 2.0)] {
+        s.log_metric(&run, &metric("loss", value, 10, step))
+            .await
+            .unwrap();
+    }
+    // Same point twice is stored once.
+    s.log_metric(&run, &metric("loss", 3.0, 10, 2))
+        .await
+        .unwrap();
+    let data = s.get_run(&run).await.unwrap().data;
+    let m: HashMap<_, _> = data.metrics.iter().map(|m| (m.key.as_str(), m)).collect();
+    assert!(m["nan"].value.is_nan());
+    assert!(m["inf"].value >= 1.7e308);
+    assert!(m["ninf"].value <= -1.7e308);
+    assert_eq!((m["loss"].value, m["loss"].step), (3.0, 2));
+    let history = s
+        .get_metric_history(&run, "loss", None, None)
+        .await
+        .unwrap();
+    assert_eq!(history.metrics.len(), 3);
+    assert!(history.next_page_token.is_none());
+    let nan_history = s.get_metric_history(&run, "nan", None, None).await.unwrap();
+    assert!(nan_history.metrics[0].value.is_nan());
+    // A later step wins over a later timestamp.
+    s.log_metric(&run, &metric("loss", -1.0, 5, 3))
+        .await
+        .unwrap();
+    let loss = s
+        .get_run(&run)
+        .await
+        .unwrap()
+        .data
+        .metrics
+        .into_iter()
+        .find(|m| m.key == "loss")
+        .unwrap();
+    assert_eq!((loss.value, loss.step), (-1.0, 3));
+    let err = s
+        .log_metric(&run, &metric("x", 1.0, -1, 0))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+}
+
+async fn batch_is_atomic_and_bounded(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    s.log_batch(&run, &[], &[kv("p", "1")], &[]).await.unwrap();
+    let err = s
+        .log_batch(
+            &run,
+            &[metric("m", 1.0, 1, 0)],
+            &[kv("p", "2"), kv("q", "1")],
+            &[kv("t", "x")],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert!(
+        err.message.contains("'old_value': '1', 'new_value': '2'"),
+        "{}",
+        err.message
+    );
+    let run_data = s.get_run(&run).await.unwrap().data;
+    assert!(
+        run_data.metrics.is_empty(),
+        "a refused batch stores nothing"
+    );
+    assert_eq!(run_data.params, vec![kv("p", "1")]);
+    assert!(!run_data.tags.iter().any(|t| t.key == "t"));
+
+    let too_many: Vec<MetricSpec> = (0..1001).map(|i| metric("m", i as f64, 1, i)).collect();
+    let err = s.log_batch(&run, &too_many, &[], &[]).await.unwrap_err();
+    assert!(
+        err.message.contains("at most 1000 metrics"),
+        "{}",
+        err.message
+    );
+    let params: Vec<KeyValue> = (0..101).map(|i| kv(&format!("p{i}"), "v")).collect();
+    assert!(s.log_batch(&run, &[], &params, &[]).await.is_err());
+    let err = s
+        .log_batch(&run, &[], &[kv("a", "1"), kv("a", "1")], &[])
+        .await
+        .unwrap_err();
+    assert!(
+        err.message.starts_with("Duplicate parameter keys"),
+        "{}",
+        err.message
+    );
+
+    s.log_batch(
+        &run,
+        &[metric("m", f64::NAN, 1, 0), metric("m", 2.0, 1, 1)],
+        &[kv("p", "1")],
+        &[kv("mlflow.runName", "batch-named"), kv("t", "x")],
+    )
+    .await
+    .unwrap();
+    let got = s.get_run(&run).await.unwrap();
+    assert_eq!(got.info.run_name, "batch-named");
+    assert_eq!(got.data.metrics[0].value, 2.0);
+}
+
+async fn batch_at_mlflow_maxima(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let metrics: Vec<MetricSpec> = (0..1000)
+        .map(|i| metric(&format!("m{}", i % 250), i as f64, 1, i))
+        .collect();
+    s.log_batch(&run, &metrics, &[], &[]).await.unwrap();
+    let params: Vec<KeyValue> = (0..100)
+        .map(|i| kv(&format!("p{i}"), &"v".repeat(6000)))
+        .collect();
+    let tags: Vec<KeyValue> = (0..100)
+        .map(|i| kv(&format!("t{i}"), &"v".repeat(8000)))
+        .collect();
+    s.log_batch(&run, &metrics[..800], &params, &tags)
+        .await
+        .unwrap();
+    let data = s.get_run(&run).await.unwrap().data;
+    assert_eq!(data.metrics.len(), 250);
+    assert_eq!(data.params.len(), 100);
+    assert!(data.tags.len() >= 100);
+    let history = s.get_metric_history(&run, "m7", None, None).await.unwrap();
+    assert_eq!(history.metrics.len(), 4);
+}
+
+async fn run_tags(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    s.set_tag(&run, "t", "1").await.unwrap();
+    s.set_tag(&run, "t", "2").await.unwrap();
+    s.set_tag(&run, "mlflow.runName", "named").await.unwrap();
+    let got = s.get_run(&run).await.unwrap();
+    assert!(got.data.tags.contains(&kv("t", "2")));
+    assert_eq!(got.info.run_name, "named");
+    s.delete_tag(&run, "t").await.unwrap();
+    assert_eq!(
+        s.delete_tag(&run, "t").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+    s.set_tag(&run, "long", &"x".repeat(9000)).await.unwrap();
+    let got = s.get_run(&run).await.unwrap();
+    assert_eq!(
+        got.data
+            .tags
+            .iter()
+            .find(|t| t.key == "long")
+            .unwrap()
+            .value
+            .len(),
+        8000
+    );
+}
+
+/// Twelve runs like the acceptance scenario: score = i, parity tag, lr param.
+async fn seed_search(s: &Store) -> (String, Vec<String>) {
+    let exp = s.create_experiment("search", None, &[]).await.unwrap();
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let run = s
+            .create_run(NewRun {
+                experiment_id: &exp,
+                start_time: Some(1000 + i),
+                tags: &[kv("parity", if i % 2 == 0 { "even" } else { "odd" })],
+                run_name: Some(&format!("run-{i}")),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let id = run.info.run_id;
+        s.log_param(&id, "lr", ["0.0", "0.1", "0.2"][i as usize % 3])
+            .await
+            .unwrap();
+        s.log_metric(&id, &metric("score", i as f64, 1, 0))
+            .await
+            .unwrap();
+        let status = if i < 10 {
+            RunStatus::Finished
+        } else {
+            RunStatus::Failed
+        };
+        s.update_run(&id, Some(status), Some(2000), None)
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    (exp, ids)
+}
+
+async fn search_runs_filters(db: &TestDb) {
+    let s = &db.store;
+    let (exp, ids) = seed_search(s).await;
+    let exps = [exp.clone()];
+    let count = |filter: &'static str| {
+        let exps = exps.clone();
+        async move {
+            s.search_runs(&exps, filter, ViewType::ActiveOnly, 1000, &[], None)
+                .await
+                .unwrap_or_else(|e| panic!("{filter}: {e}"))
+                .items
+                .len()
+        }
+    };
+    assert_eq!(count("metrics.score >= 6").await, 6);
+    assert_eq!(count("metrics.score > 2 AND tags.parity = 'odd'").await, 5);
+    assert_eq!(count("attributes.status = 'FAILED'").await, 2);
+    assert_eq!(count("tags.parity LIKE 'ev%'").await, 6);
+    assert_eq!(
+        count("tags.parity LIKE 'EV%'").await,
+        0,
+        "LIKE is case-sensitive"
+    );
+    assert_eq!(count("tags.parity ILIKE 'EV%'").await, 6);
+    assert_eq!(count("attributes.run_name ILIKE 'RUN-1%'").await, 3);
+    assert_eq!(count("params.lr = '0.0'").await, 4);
+    assert_eq!(count("params.lr != '0.0'").await, 8);
+    assert_eq!(count("params.missing IS NULL").await, 12);
+    assert_eq!(count("params.lr IS NOT NULL").await, 12);
+    assert_eq!(count("metrics.score != 3").await, 11);
+    assert_eq!(count("attributes.start_time >= 1010").await, 2);
+    assert_eq!(count("tags.`mlflow.runName` = 'run-3'").await, 1);
+    let pair = format!("attributes.run_id IN ('{}', '{}')", ids[0], ids[1]);
+    let found = s
+        .search_runs(&exps, &pair, ViewType::ActiveOnly, 1000, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(found.items.len(), 2);
+    let not_in = format!("attributes.run_id NOT IN ('{}')", ids[0]);
+    assert_eq!(
+        s.search_runs(&exps, &not_in, ViewType::ActiveOnly, 1000, &[], None)
+            .await
+            .unwrap()
+            .items
+            .len(),
+        11
+    );
+    let err = s
+        .search_runs(
+            &exps,
+            "metrics.score >>> 3",
+            ViewType::ActiveOnly,
+            1000,
+            &[],
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+
+    // NaN metrics match only `!=`.
+    s.log_metric(&ids[0], &metric("score", f64::NAN, 2, 5))
+        .await
+        .unwrap();
+    assert_eq!(count("metrics.score >= 0").await, 11);
+    assert_eq!(count("metrics.score != 100").await, 12);
+
+    s.delete_run(&ids[11]).await.unwrap();
+    assert_eq!(count("").await, 11);
+    let deleted = s
+        .search_runs(&exps, "", ViewType::DeletedOnly, 1000, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(deleted.items.len(), 1);
+    let all = s
+        .search_runs(&exps, "", ViewType::All, 1000, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 12);
+    let none = s
+        .search_runs(&[], "", ViewType::All, 1000, &[], None)
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+}
+
+async fn search_runs_order_and_paging(db: &TestDb) {
+    let s = &db.store;
+    let (exp, _ids) = seed_search(s).await;
+    let exps = [exp];
+    let scores = |runs: &[trackway_core::entities::Run]| -> Vec<f64> {
+        runs.iter()
+            .map(|r| {
+                r.data
+                    .metrics
+                    .iter()
+                    .find(|m| m.key == "score")
+                    .map_or(-1.0, |m| m.value)
+            })
+            .collect()
+    };
+    let desc = s
+        .search_runs(
+            &exps,
+            "",
+            ViewType::ActiveOnly,
+            3,
+            &["metrics.score DESC".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(scores(&desc.items), vec![11.0, 10.0, 9.0]);
+    let order = ["metrics.score ASC".to_string()];
+    let page1 = s
+        .search_runs(&exps, "", ViewType::ActiveOnly, 5, &order, None)
+        .await
+        .unwrap();
+    let page2 = s
+        .search_runs(
+            &exps,
+            "",
+            ViewType::ActiveOnly,
+            5,
+            &order,
+            page1.next_page_token.as_deref(),
+        )
+        .await
+        .unwrap();
+    let page3 = s
+        .search_runs(
+            &exps,
+            "",
+            ViewType::ActiveOnly,
+            5,
+            &order,
+            page2.next_page_token.as_deref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(scores(&page1.items), vec![0.0, 1.0, 2.0, 3.0, 4.0]);
+    assert_eq!(scores(&page2.items), vec![5.0, 6.0, 7.0, 8.0, 9.0]);
+    assert_eq!(scores(&page3.items), vec![10.0, 11.0]);
+    assert!(page3.next_page_token.is_none());
+
+    // A run without the metric sorts last both ways; a NaN sorts after numbers.
+    let extra = new_run(s, &exps[0]).await;
+    let nan_run = new_run(s, &exps[0]).await;
+    s.log_metric(&nan_run, &metric("score", f64::NAN, 1, 0))
+        .await
+        .unwrap();
+    for direction in ["ASC", "DESC"] {
+        let all = s
+            .search_runs(
+                &exps,
+                "",
+                ViewType::ActiveOnly,
+                100,
+                &[format!("metrics.score {direction}")],
+                None,
+            )
+            .await
+            .unwrap();
+        let n = all.items.len();
+        assert_eq!(all.items[n - 1].info.run_id, extra, "{direction}");
+        assert_eq!(all.items[n - 2].info.run_id, nan_run, "{direction}");
+    }
+    // Default order: newest start time first.
+    let default = s
+        .search_runs(&exps, "", ViewType::ActiveOnly, 100, &[], None)
+        .await
+        .unwrap();
+    let starts: Vec<i64> = default
+        .items
+        .iter()
+        .map(|r| r.info.start_time.unwrap())
+        .collect();
+    assert!(starts.windows(2).all(|w| w[0] >= w[1]));
+    let by_param = s
+        .search_runs(
+            &exps,
+            "",
+            ViewType::ActiveOnly,
+            100,
+            &["params.lr DESC".into(), "attributes.run_name".into()],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_param.items[0].data.params[0].value, "0.2");
+    assert_eq!(
+        s.search_runs(&exps, "", ViewType::ActiveOnly, 0, &[], None)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidParameterValue
+    );
+    assert!(
+        s.search_runs(&exps, "", ViewType::ActiveOnly, 50001, &[], None)
+            .await
+            .is_err()
+    );
+    assert!(
+        s.search_runs(&exps, "", ViewType::ActiveOnly, 5, &[], Some("garbage"))
+            .await
+            .is_err()
+    );
+}
+
+async fn search_experiments(db: &TestDb) {
+    let s = &db.store;
+    for name in ["alpha", "beta", "Gamma"] {
+        // Distinct creation times, so that the default order (newest first) is defined.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        let id = s
+            .create_experiment(name, None, &[kv("team", name)])
+            .await
+            .unwrap();
+        if name == "beta" {
+            s.delete_experiment(&id).await.unwrap();
+        }
+    }
+    let names = |page: &trackway_store::Page<trackway_core::entities::Experiment>| -> Vec<String> {
+        page.items.iter().map(|e| e.name.clone()).collect()
+    };
+    let active = s
+        .search_experiments(ViewType::ActiveOnly, 100, "", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&active), vec!["Gamma", "alpha", "Default"]);
+    let all = s
+        .search_experiments(ViewType::All, 100, "", &["name ASC".into()], None)
+        .await
+        .unwrap();
+    assert_eq!(all.items.len(), 4);
+    let like = s
+        .search_experiments(ViewType::All, 100, "name LIKE 'a%'", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&like), vec!["alpha"]);
+    let ilike = s
+        .search_experiments(ViewType::All, 100, "name ILIKE 'g%'", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&ilike), vec!["Gamma"]);
+    let tagged = s
+        .search_experiments(ViewType::All, 100, "tags.team = 'beta'", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&tagged), vec!["beta"]);
+    let untagged = s
+        .search_experiments(ViewType::All, 100, "tags.team IS NULL", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(&untagged), vec!["Default"]);
+    let by_id = s
+        .search_experiments(ViewType::All, 100, "experiment_id IN ('0', '1')", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(by_id.items.len(), 2);
+    let page1 = s
+        .search_experiments(ViewType::All, 2, "", &["name ASC".into()], None)
+        .await
+        .unwrap();
+    let page2 = s
+        .search_experiments(
+            ViewType::All,
+            2,
+            "",
+            &["name ASC".into()],
+            page1.next_page_token.as_deref(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(page1.items.len() + page2.items.len(), 4);
+    assert!(page2.next_page_token.is_none());
+    assert!(
+        s.search_experiments(ViewType::All, 10, "name > 'a'", &[], None)
+            .await
+            .is_err()
+    );
+}
+
+async fn metric_history_paging_and_sampling(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let points: Vec<MetricSpec> = (0..1000)
+        .map(|i| metric("loss", i as f64, 1000 + i, i))
+        .collect();
+    s.log_batch(&run, &points, &[], &[]).await.unwrap();
+    let mut seen = Vec::new();
+    let mut token = None;
+    loop {
+        let page = s
+            .get_metric_history(&run, "loss", Some(300), token.as_deref())
+            .await
+            .unwrap();
+        seen.extend(page.metrics.iter().map(|m| m.step));
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, (0..1000).collect::<Vec<_>>());
+    assert!(
+        s.get_metric_history(&run, "nope", None, None)
+            .await
+            .unwrap()
+            .metrics
+            .is_empty()
+    );
+
+    let sampled = s
+        .get_metric_history_bulk_interval(&[run.clone()], "loss", 10, None)
+        .await
+        .unwrap();
+    assert_eq!(sampled.len(), 10);
+    assert_eq!(sampled.first().unwrap().step, 0);
+    assert_eq!(sampled.last().unwrap().step, 999);
+    assert!(sampled.windows(2).all(|w| w[0].step < w[1].step));
+    let window = s
+        .get_metric_history_bulk_interval(&[run.clone()], "loss", 2500, Some((10, 19)))
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|m| m.step).collect::<Vec<_>>(),
+        (10..20).collect::<Vec<_>>()
+    );
+    let bulk = s
+        .get_metric_history_bulk(&[run.clone()], "loss", 5)
+        .await
+        .unwrap();
+    assert_eq!(bulk.len(), 5);
+}
+
+async fn dataset_inputs(db: &TestDb) {
+    let s = &db.store;
+    let exp = s.create_experiment("lineage", None, &[]).await.unwrap();
+    let run = new_run(s, &exp).await;
+    let dataset = Dataset {
+        name: "students".into(),
+        digest: "abc123".into(),
+        source_type: "s3".into(),
+        source: "{\"uri\": \"s3://bucket/data.csv\"}".into(),
+        schema: Some("{}".into()),
+        profile: None,
+    };
+    let input = DatasetInputSpec {
+        dataset: dataset.clone(),
+        tags: vec![kv("mlflow.data.context", "training")],
+    };
+    s.log_inputs(&run, &[input.clone(), input.clone()], &[])
+        .await
+        .unwrap();
+    s.log_inputs(&run, std::slice::from_ref(&input), &[])
+        .await
+        .unwrap();
+    let got = s.get_run(&run).await.unwrap();
+    assert_eq!(got.inputs.dataset_inputs.len(), 1);
+    assert_eq!(got.inputs.dataset_inputs[0].dataset, dataset);
+    assert_eq!(
+        got.inputs.dataset_inputs[0].tags,
+        vec![kv("mlflow.data.context", "training")]
+    );
+    // Another run of the experiment reuses the dataset row.
+    let other = new_run(s, &exp).await;
+    s.log_inputs(&other, &[input], &[]).await.unwrap();
+    let exps = [exp.clone()];
+    for filter in [
+        "datasets.name = 'students'",
+        "datasets.context = 'training'",
+        "datasets.digest IN ('abc123')",
+    ] {
+        let found = s
+            .search_runs(&exps, filter, ViewType::ActiveOnly, 10, &[], None)
+            .await
+            .unwrap();
+        assert_eq!(found.items.len(), 2, "{filter}");
+    }
+    let summaries = s.search_datasets(&exps).await.unwrap();
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0].context.as_deref(), Some("training"));
+    let too_long = DatasetInputSpec {
+        dataset: Dataset {
+            digest: "d".repeat(37),
+            ..dataset
+        },
+        tags: vec![],
+    };
+    assert_eq!(
+        s.log_inputs(&run, &[too_long], &[]).await.unwrap_err().code,
+        ErrorCode::InvalidParameterValue
+    );
+}
+
+async fn concurrent_writers_lose_nothing(db: &TestDb) {
+    let s = &db.store;
+    let mut runs = Vec::new();
+    for _ in 0..16 {
+        runs.push(new_run(s, "0").await);
+    }
+    let mut tasks = Vec::new();
+    for run in runs.clone() {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for batch in 0..5 {
+                let metrics: Vec<MetricSpec> =
+                    (0..200).map(|i| metric("m", i as f64, batch, i)).collect();
+                store.log_batch(&run, &metrics, &[], &[]).await?;
+                store.set_tag(&run, "batch", &batch.to_string()).await?;
+            }
+            Ok::<_, trackway_core::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await
+            .expect("task")
+            .expect("no write fails under concurrency");
+    }
+    for run in runs {
+        let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
+        assert_eq!(history.metrics.len(), 1000);
+    }
+}

@@ -311,8 +311,9 @@ pub struct Run {
     pub data: RunData,
     /// Inputs.
     pub inputs: RunInputs,
-    /// Outputs.
-    pub outputs: RunOutputs,
+    /// Outputs; MLflow leaves them out of the run that `runs/create` returns.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outputs: Option<RunOutputs>,
 }
 
 /// One dataset summary of `search-datasets`, which the UI uses.

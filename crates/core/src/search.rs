@@ -745,10 +745,13 @@ fn translate_alias(key: String) -> String {
     }
 }
 
-fn comparator_error(comparator: &str, valid: &[&str]) -> Error {
+/// MLflow's "invalid comparator" message. Some of MLflow's variants lack the closing quote;
+/// `closed` says which spelling to reproduce.
+fn comparator_error(comparator: &str, valid: &[&str], closed: bool) -> Error {
     Error::invalid(format!(
-        "Invalid comparator '{comparator}' not one of '{}'",
-        py_set(valid)
+        "Invalid comparator '{comparator}' not one of '{}{}",
+        py_set(valid),
+        if closed { "'" } else { "" }
     ))
 }
 
@@ -781,14 +784,12 @@ pub fn parse_run_filter(filter: &str) -> Result<Vec<Clause>> {
         } else {
             key
         };
-        if raw.value.is_none() {
-            if !matches!(entity, EntityType::Tag | EntityType::Param) {
-                return Err(Error::invalid(format!(
-                    "IS NULL / IS NOT NULL is only supported for tags and params, not for '{}' \
+        if raw.value.is_none() && !matches!(entity, EntityType::Tag | EntityType::Param) {
+            return Err(Error::invalid(format!(
+                "IS NULL / IS NOT NULL is only supported for tags and params, not for '{}' \
                      '{key}'",
-                    entity.as_str()
-                )));
-            }
+                entity.as_str()
+            )));
         }
         let value = match (&raw.value, entity) {
             (None, _) => Value::None,
@@ -884,20 +885,22 @@ fn check_run_comparator(entity: EntityType, key: &str, text: &str) -> Result<Com
     const STRING_KEYED: &[&str] = &["!=", "=", "LIKE", "ILIKE", "IS NULL", "IS NOT NULL"];
     const STRING_ATTR: &[&str] = &["!=", "=", "LIKE", "ILIKE", "IN", "NOT IN"];
     let comparator = Comparator::parse(text);
-    let ok = |valid: &[&str]| -> Result<Comparator> {
+    let ok = |valid: &[&str], closed: bool| -> Result<Comparator> {
         match comparator {
             Some(c) if valid.contains(&c.as_str()) => Ok(c),
-            _ => Err(comparator_error(text, valid)),
+            _ => Err(comparator_error(text, valid, closed)),
         }
     };
     match entity {
-        EntityType::Metric => ok(METRIC),
-        EntityType::Param | EntityType::Tag => ok(STRING_KEYED),
+        EntityType::Metric => ok(METRIC, false),
+        EntityType::Param => ok(STRING_KEYED, true),
+        EntityType::Tag => ok(STRING_KEYED, false),
         EntityType::Attribute if key == "start_time" || key == "end_time" => match comparator {
             Some(c) if c.is_numeric() => Ok(c),
-            _ => Err(comparator_error(text, STRING_ATTR)),
+            _ => Err(comparator_error(text, STRING_ATTR, false)),
         },
-        EntityType::Attribute | EntityType::Dataset => ok(STRING_ATTR),
+        EntityType::Attribute => ok(STRING_ATTR, true),
+        EntityType::Dataset => ok(&["!=", "=", "LIKE", "ILIKE", "IN", "NOT IN"], false),
     }
 }
 
@@ -1145,6 +1148,7 @@ pub fn parse_experiment_filter(filter: &str) -> Result<Vec<Clause>> {
                     return Err(comparator_error(
                         &raw.comparator,
                         &["!=", "=", "LIKE", "ILIKE", "IN", "NOT IN"],
+                        true,
                     ));
                 }
             },
@@ -1203,9 +1207,12 @@ pub fn decode_page_token(token: Option<&str>) -> Result<i64> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
         .map_err(|_| Error::invalid("Invalid page token, could not base64-decode"))?;
-    let text = String::from_utf8_lossy(&bytes);
-    let parsed: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|_| Error::invalid(format!("Invalid page token, decoded value={text}")))?;
+    let parsed: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::invalid(format!(
+            "Invalid page token, decoded value={}",
+            py_bytes_repr(&bytes)
+        ))
+    })?;
     let offset = parsed
         .get("offset")
         .cloned()
@@ -1219,10 +1226,29 @@ pub fn decode_page_token(token: Option<&str>) -> Result<i64> {
             .map_err(|_| Error::invalid(format!("Invalid page token, not stringable {s}")))?,
         _ => return Err(invalid()),
     };
-    if offset <= 0 {
+    if offset == 0 {
         return Err(invalid());
     }
-    Ok(offset)
+    // MLflow passes a negative offset on to SQLite, which reads it as 0.
+    Ok(offset.max(0))
+}
+
+/// Python's `repr` of a bytes value, as MLflow's token messages print it.
+fn py_bytes_repr(bytes: &[u8]) -> String {
+    let mut out = String::from("b'");
+    for &b in bytes {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\'' => out.push_str("\\'"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b'\t' => out.push_str("\\t"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push('\'');
+    out
 }
 
 #[cfg(test)]
@@ -1310,6 +1336,9 @@ mod tests {
         assert_eq!(decode_page_token(None).unwrap(), 0);
         assert!(decode_page_token(Some("garbage!")).is_err());
         assert!(decode_page_token(Some(&encode_page_token(0))).is_err());
+        assert_eq!(decode_page_token(Some(&encode_page_token(-3))).unwrap(), 0);
+        let e = decode_page_token(Some("bm90IGpzb24=")).unwrap_err();
+        assert_eq!(e.message, "Invalid page token, decoded value=b'not json'");
     }
 
     #[test]

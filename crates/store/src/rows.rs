@@ -188,7 +188,7 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
             info,
             data: RunData::default(),
             inputs: RunInputs::default(),
-            outputs: RunOutputs::default(),
+            outputs: Some(RunOutputs::default()),
         })
         .collect();
     if runs.is_empty() {
@@ -199,7 +199,7 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
         pool,
         "SELECT run_uuid, \"key\", value, \"timestamp\", step, \
          CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan FROM latest_metrics WHERE run_uuid IN (",
-        " ORDER BY \"key\"",
+        "",
         &ids,
         |row| {
             let run: String = row.try_get("run_uuid").map_err(db_error)?;
@@ -212,7 +212,9 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
     .await?;
     for (table, is_param) in [("params", true), ("tags", false)] {
         let sql = format!("SELECT run_uuid, \"key\", value FROM {table} WHERE run_uuid IN (");
-        for_each_in_chunks(pool, &sql, " ORDER BY \"key\"", &ids, |row| {
+        // No ORDER BY: like MLflow's own query, rows come in the database's natural order,
+        // which is insertion order on SQLite.
+        for_each_in_chunks(pool, &sql, "", &ids, |row| {
             let run: String = row.try_get("run_uuid").map_err(db_error)?;
             if let Some(&i) = index.get(&run) {
                 let kv = KeyValue {
@@ -233,10 +235,10 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
         .await?;
     }
     for run in &mut runs {
-        if run.info.run_name.is_empty() {
-            if let Some(tag) = run.data.tags.iter().find(|t| t.key == RUN_NAME_TAG) {
-                run.info.run_name = tag.value.clone();
-            }
+        if run.info.run_name.is_empty()
+            && let Some(tag) = run.data.tags.iter().find(|t| t.key == RUN_NAME_TAG)
+        {
+            run.info.run_name = tag.value.clone();
         }
     }
 
@@ -308,10 +310,8 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
                 let source_type: String = row.try_get("source_type").map_err(db_error)?;
                 if source_type == "RUN_OUTPUT" {
                     let step: i64 = row.try_get("step").map_err(db_error)?;
-                    runs[i]
-                        .outputs
-                        .model_outputs
-                        .push(ModelOutput { model_id, step });
+                    let outputs = runs[i].outputs.get_or_insert_default();
+                    outputs.model_outputs.push(ModelOutput { model_id, step });
                 } else {
                     runs[i].inputs.model_inputs.push(ModelInput { model_id });
                 }

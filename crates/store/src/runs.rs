@@ -3,7 +3,7 @@
 use rand::seq::IndexedRandom;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use trackway_core::entities::{
-    KeyValue, LifecycleStage, Run, RunData, RunInfo, RunInputs, RunOutputs, RunStatus,
+    KeyValue, LifecycleStage, Run, RunData, RunInfo, RunInputs, RunStatus,
 };
 use trackway_core::validation::{MAX_TAG_VAL_LENGTH, validate_length_limit, validate_tag};
 use trackway_core::{Error, Result};
@@ -230,13 +230,12 @@ impl Store {
         let run_name = new.run_name.filter(|n| !n.is_empty());
         if let (Some(name), Some(tag_name)) =
             (run_name, tag_name.as_deref().filter(|t| !t.is_empty()))
+            && name != tag_name
         {
-            if name != tag_name {
-                return Err(Error::invalid(format!(
-                    "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+            return Err(Error::invalid(format!(
+                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
                      different values (run_name='{name}', mlflow.runName='{tag_name}')."
-                )));
-            }
+            )));
         }
         let run_name = run_name
             .map(str::to_string)
@@ -274,7 +273,6 @@ impl Store {
                 .map_err(db_error)?;
         }
         tx.commit().await.map_err(db_error)?;
-        tags.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(Run {
             info: RunInfo {
                 run_uuid: run_id.clone(),
@@ -294,7 +292,7 @@ impl Store {
                 tags,
             },
             inputs: RunInputs::default(),
-            outputs: RunOutputs::default(),
+            outputs: None,
         })
     }
 

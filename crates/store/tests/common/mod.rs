@@ -20,14 +20,14 @@ impl TestDb {
     /// Closes the store and drops a PostgreSQL test database.
     pub async fn finish(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.pg_drop {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
-                let _ = sqlx::query(AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut conn)
-                .await;
-            }
+        if let Some((admin_url, name)) = self.pg_drop
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await
+        {
+            let _ = sqlx::query(AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut conn)
+            .await;
         }
     }
 }

@@ -877,7 +877,7 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
     );
 
     let sampled = s
-        .get_metric_history_bulk_interval(&[run.clone()], "loss", 10, None)
+        .get_metric_history_bulk_interval(std::slice::from_ref(&run), "loss", 10, None)
         .await
         .unwrap();
     assert_eq!(sampled.len(), 10);
@@ -885,7 +885,7 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
     assert_eq!(sampled.last().unwrap().step, 999);
     assert!(sampled.windows(2).all(|w| w[0].step < w[1].step));
     let window = s
-        .get_metric_history_bulk_interval(&[run.clone()], "loss", 2500, Some((10, 19)))
+        .get_metric_history_bulk_interval(std::slice::from_ref(&run), "loss", 2500, Some((10, 19)))
         .await
         .unwrap();
     assert_eq!(
@@ -893,7 +893,7 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
         (10..20).collect::<Vec<_>>()
     );
     let bulk = s
-        .get_metric_history_bulk(&[run.clone()], "loss", 5)
+        .get_metric_history_bulk(std::slice::from_ref(&run), "loss", 5)
         .await
         .unwrap();
     assert_eq!(bulk.len(), 5);

@@ -11,6 +11,10 @@ use crate::rows::{self, EXPERIMENT_COLUMNS};
 use crate::uri::append_to_uri_path;
 use crate::{Store, db_error, is_unique_violation, now_ms};
 
+fn already_exists(name: &str) -> Error {
+    Error::already_exists(format!("Experiment(name={name}) already exists."))
+}
+
 impl Store {
     pub(crate) async fn create_default_experiment(&self) -> Result<()> {
         let now = now_ms();
@@ -41,6 +45,16 @@ impl Store {
         }
         let now = now_ms();
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        // Checking first keeps a refused name from using up an id of PostgreSQL's sequence,
+        // so ids stay dense as on SQLite; the unique constraint still decides races.
+        let taken = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
+        if taken.is_some() {
+            return Err(already_exists(name));
+        }
         let inserted = sqlx::query(
             "INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, \
              last_update_time, workspace) VALUES ($1, $2, 'active', $3, $3, 'default') \
@@ -53,11 +67,7 @@ impl Store {
         .await;
         let id: i64 = match inserted {
             Ok(row) => row.try_get(0).map_err(db_error)?,
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::already_exists(format!(
-                    "Experiment(name={name}) already exists."
-                )));
-            }
+            Err(e) if is_unique_violation(&e) => return Err(already_exists(name)),
             Err(e) => return Err(db_error(e)),
         };
         if artifact_location.is_none_or(str::is_empty) {

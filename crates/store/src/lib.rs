@@ -114,8 +114,18 @@ pub fn now_ms() -> i64 {
         .unwrap_or_default()
 }
 
-/// Turns a database failure into MLflow's `INTERNAL_ERROR`.
+/// Turns a database failure into MLflow's error: a value longer than its column (PostgreSQL
+/// enforces MLflow's `VARCHAR(n)` sizes, SQLite does not) is the client's fault; anything
+/// else is `INTERNAL_ERROR`.
 fn db_error(e: sqlx::Error) -> Error {
+    if let sqlx::Error::Database(db) = &e {
+        if db.code().as_deref() == Some("22001") {
+            return Error::invalid(format!(
+                "A value is longer than the database column allows: {}",
+                db.message()
+            ));
+        }
+    }
     Error::new(ErrorCode::InternalError, format!("database error: {e}"))
 }
 

@@ -54,7 +54,7 @@ def read_log(proc):
 class Server:
     """A running `trackway server` process."""
 
-    def __init__(self, backend_uri, workdir, extra_args=(), env=None, port=None):
+    def __init__(self, backend_uri, workdir, extra_args=(), env=None, port=None, prefix=""):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.backend_uri = backend_uri
@@ -71,7 +71,7 @@ class Server:
             env={**os.environ, **(env or {})},
         )
         self.proc.log_path = log_path
-        wait_healthy(self.url, self.proc)
+        wait_healthy(self.url + prefix, self.proc)
 
     def stop(self, sig=None):
         if self.proc.poll() is None:

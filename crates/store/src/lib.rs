@@ -118,13 +118,13 @@ pub fn now_ms() -> i64 {
 /// enforces MLflow's `VARCHAR(n)` sizes, SQLite does not) is the client's fault; anything
 /// else is `INTERNAL_ERROR`.
 fn db_error(e: sqlx::Error) -> Error {
-    if let sqlx::Error::Database(db) = &e {
-        if db.code().as_deref() == Some("22001") {
-            return Error::invalid(format!(
-                "A value is longer than the database column allows: {}",
-                db.message()
-            ));
-        }
+    if let sqlx::Error::Database(db) = &e
+        && db.code().as_deref() == Some("22001")
+    {
+        return Error::invalid(format!(
+            "A value is longer than the database column allows: {}",
+            db.message()
+        ));
     }
     Error::new(ErrorCode::InternalError, format!("database error: {e}"))
 }

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Installs every test dependency and runs all of Trackway's tests, Rust and Python.
+#
+#   ./test.sh
+#
+# Needs: the Rust toolchain, python3 (3.10+) with venv and pip, a reachable PyPI, and the
+# PostgreSQL server binaries (Debian: postgresql). Where a PostgreSQL server already answers on
+# 127.0.0.1:5432 (trust auth for user postgres) the tests use it; otherwise this script starts a
+# throwaway cluster with initdb/pg_ctl and removes it at the end.
+#
+# Steps: cargo fmt/clippy checks, Rust tests (store suite on SQLite and PostgreSQL), then for
+# each pinned MLflow client (3.17.2 and 2.22.5, each in its own virtual environment under
+# .venv/) the end-to-end tests in tests/python and the shared acceptance scenarios on both
+# backends.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROOT=$PWD
+MLFLOW_CLIENTS=("3.17.2" "2.22.5")
+PG_PORT_DEFAULT=${TRACKWAY_PG_PORT:-5432}
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# --- PostgreSQL ----------------------------------------------------------------------------------
+pg_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+PG_TMP=""
+cleanup() {
+  if [[ -n "$PG_TMP" ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast stop >/dev/null 2>&1 || true
+    rm -rf "$PG_TMP"
+  fi
+}
+trap cleanup EXIT
+
+as_pg() {
+  # initdb refuses to run as root; use the postgres account when we are root.
+  if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+if [[ -n "${TRACKWAY_TEST_DATABASE_URL:-}" ]]; then
+  say "PostgreSQL: using TRACKWAY_TEST_DATABASE_URL"
+elif pg_answers "$PG_PORT_DEFAULT"; then
+  export TRACKWAY_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT_DEFAULT/postgres"
+  say "PostgreSQL: using the server on 127.0.0.1:$PG_PORT_DEFAULT"
+else
+  PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  [[ -x "$PG_BIN/initdb" ]] || PG_BIN=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
+  if [[ ! -x "$PG_BIN/initdb" ]]; then
+    echo "test.sh: no PostgreSQL server on 127.0.0.1:$PG_PORT_DEFAULT and no initdb to start one." >&2
+    echo "Install the PostgreSQL server binaries (Debian: apt-get install postgresql)." >&2
+    exit 2
+  fi
+  PG_TMP=$(mktemp -d /tmp/trackway-pg.XXXXXX)
+  chmod 755 "$PG_TMP"
+  [[ $(id -u) -eq 0 ]] && chown postgres "$PG_TMP"
+  PG_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  say "PostgreSQL: starting a throwaway cluster on 127.0.0.1:$PG_PORT"
+  as_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres --auth=trust >/dev/null
+  as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/log" -w \
+    -o "-h 127.0.0.1 -p $PG_PORT -k $PG_TMP" start >/dev/null
+  export TRACKWAY_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
+fi
+
+# --- Rust ----------------------------------------------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo build"
+cargo build --workspace --locked
+say "Rust tests (SQLite and PostgreSQL)"
+cargo test --workspace --locked
+export TRACKWAY_BIN="$ROOT/target/debug/trackway"
+
+# --- Python: one virtual environment per MLflow client --------------------------------------------
+for version in "${MLFLOW_CLIENTS[@]}"; do
+  venv="$ROOT/.venv/mlflow-$version"
+  if ! "$venv/bin/python" -c "import mlflow, sys; sys.exit(mlflow.__version__ != '$version')" 2>/dev/null; then
+    say "Installing MLflow $version into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check \
+      "mlflow==$version" scikit-learn pytest "psycopg[binary]" requests
+  fi
+  say "End-to-end tests with MLflow client $version"
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider -W ignore tests/python
+  say "Acceptance scenarios with MLflow client $version"
+  "$venv/bin/python" tests/run_acceptance.py
+done
+
+say "All tests passed"

@@ -1,0 +1,147 @@
+"""Databases move freely between MLflow 3.17.2's own server and Trackway, in both directions,
+on SQLite and PostgreSQL.
+
+These tests start the real `mlflow server` (3.17.2) from the test environment, so they run with
+the 3.x client only: MLflow 2.22 cannot open a 3.17 schema, whichever server wrote it.
+"""
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import requests
+from mlflow.entities import Metric, Param, RunTag
+
+from conftest import Server, free_port, mlflow_major
+
+pytestmark = pytest.mark.skipif(mlflow_major() < 3, reason="MLflow 2.x cannot open MLflow 3.17.2's schema")
+
+
+class MlflowServer:
+    """MLflow 3.17.2's own tracking server, as a user starts it."""
+
+    def __init__(self, backend_uri, workdir):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = open(workdir / "mlflow-server.log", "w")
+        exe = Path(sys.executable).parent / "mlflow"
+        self.proc = subprocess.Popen(
+            [str(exe), "server", "--backend-store-uri", backend_uri, "--host", "127.0.0.1",
+             "--port", str(self.port), "--workers", "1"],
+            cwd=workdir, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(workdir / 'mlflow-server.log').read_text()[-3000:]}")
+            try:
+                if requests.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("mlflow server did not become healthy")
+
+    def stop(self):
+        # MLflow's server spawns uvicorn and job workers: stop the whole process group.
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.log.close()
+
+
+def write_sample(url, tag):
+    """Logs a representative run through the MLflow client; returns (experiment id, run id)."""
+    client = mlflow.MlflowClient(tracking_uri=url)
+    exp_id = client.create_experiment(f"compat-{tag}", tags={"origin": tag})
+    run = client.create_run(exp_id, run_name=f"run-{tag}", tags={"team": "compat"})
+    rid = run.info.run_id
+    client.log_batch(rid, metrics=[Metric("loss", 1.0 / (i + 1), 1000 + i, i) for i in range(50)]
+                     + [Metric("nan", float("nan"), 1, 0), Metric("inf", float("inf"), 1, 0)],
+                     params=[Param("lr", "0.1"), Param("layers", "3")], tags=[RunTag("stage", tag)])
+    mlflow.set_tracking_uri(url)
+    import pandas as pd
+
+    ds = mlflow.data.from_pandas(pd.DataFrame({"a": [1, 2, 3]}), source="s3://b/d.csv", name=f"ds-{tag}")
+    with mlflow.start_run(run_id=rid):
+        mlflow.log_input(ds, context="training")
+    client.set_terminated(rid, "FINISHED", end_time=5000)
+    return exp_id, rid
+
+
+def check_sample(url, exp_id, rid, tag):
+    """Reads the sample back through another server and checks every part of it."""
+    client = mlflow.MlflowClient(tracking_uri=url)
+    exp = client.get_experiment(exp_id)
+    assert exp.name == f"compat-{tag}" and exp.tags["origin"] == tag
+    run = client.get_run(rid)
+    assert run.info.run_name == f"run-{tag}" and run.info.status == "FINISHED" and run.info.end_time == 5000
+    assert run.data.params == {"lr": "0.1", "layers": "3"}
+    assert run.data.metrics["loss"] == pytest.approx(1 / 50)
+    assert math.isnan(run.data.metrics["nan"]) and run.data.metrics["inf"] >= 1.7e308
+    assert run.data.tags["stage"] == tag and run.data.tags["team"] == "compat"
+    assert [d.dataset.name for d in run.inputs.dataset_inputs] == [f"ds-{tag}"]
+    history = client.get_metric_history(rid, "loss")
+    assert [m.step for m in history] == list(range(50))
+    found = client.search_runs([exp_id], filter_string="params.lr = '0.1' and metrics.loss < 0.05")
+    assert [r.info.run_id for r in found] == [rid]
+
+
+@pytest.fixture
+def empty_db(backend_uri):
+    return backend_uri
+
+
+def test_trackway_database_opens_in_mlflow(empty_db, tmp_path):
+    trackway = Server(empty_db, tmp_path / "trackway")
+    try:
+        exp_id, rid = write_sample(trackway.url, "trackway")
+    finally:
+        assert trackway.stop() == 0
+
+    theirs = MlflowServer(empty_db, tmp_path / "mlflow")
+    try:
+        check_sample(theirs.url, exp_id, rid, "trackway")
+        # MLflow can also write to it...
+        mlflow.MlflowClient(tracking_uri=theirs.url).log_metric(rid, "added_by_mlflow", 7.0, timestamp=1, step=0)
+    finally:
+        theirs.stop()
+
+    # ...and Trackway reads what MLflow wrote.
+    again = Server(empty_db, tmp_path / "trackway-again")
+    try:
+        assert mlflow.MlflowClient(tracking_uri=again.url).get_run(rid).data.metrics["added_by_mlflow"] == 7.0
+    finally:
+        again.stop()
+
+
+def test_mlflow_database_is_served_by_trackway(empty_db, tmp_path):
+    theirs = MlflowServer(empty_db, tmp_path / "mlflow")
+    try:
+        exp_id, rid = write_sample(theirs.url, "mlflow")
+    finally:
+        theirs.stop()
+
+    trackway = Server(empty_db, tmp_path / "trackway")
+    try:
+        assert "(Current schema)" in trackway.log_text()
+        check_sample(trackway.url, exp_id, rid, "mlflow")
+        client = mlflow.MlflowClient(tracking_uri=trackway.url)
+        new_exp = client.create_experiment("after-mlflow")
+        assert int(new_exp) > int(exp_id)
+        client.log_metric(rid, "added_by_trackway", 3.0)
+        assert client.get_run(rid).data.metrics["added_by_trackway"] == 3.0
+    finally:
+        assert trackway.stop() == 0

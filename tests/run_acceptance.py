@@ -56,6 +56,10 @@ def mlflow_version():
 
 
 def main():
+    if not ACCEPTANCE.is_dir():
+        print(f"run_acceptance.py: {ACCEPTANCE} is missing; the shared scenarios live in "
+              "../shared/acceptance next to the project")
+        return 2
     parser = argparse.ArgumentParser()
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
     backends = parser.parse_args().backend or ["sqlite", "postgres"]

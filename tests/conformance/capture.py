@@ -2,17 +2,29 @@
 """Run the conformance cases against a running server and record the responses.
 
     python capture.py --url http://127.0.0.1:5901 [--out mlflow-3.17.2.json]
+    python capture.py --url http://127.0.0.1:5902 --cases cases_artifacts
+                                        # -> mlflow-3.17.2-artifacts.json (its FIXTURE)
 
 The server must be fresh (empty backend store): cases create experiments and runs and
 rely on MLflow's sequential experiment ids and default orders. This script starts nothing.
 Also the shared runner used by compare.py (`execute_cases`).
+
+A cases module defines `CASES` and may define `FIXTURE` (default output file name),
+`SERVER_NOTES` (how the recorded server was started) and `OPTIONS` (stored in the
+recording as "options": which response headers to record, and the extra normalisation
+and strictness rules compare.py applies for that recording; see compare.py).
 """
 
 import argparse
+import base64
+import hashlib
+import http.client
+import importlib
 import json
 import re
 import sys
 import time
+import urllib.parse
 from pathlib import Path
 
 import requests
@@ -56,31 +68,99 @@ def extract(body, dotted):
     return cur
 
 
+# Request keys of a case, in template order. The last five are used by cases_artifacts.py:
+#   raw_b64       binary request body, base64 (sent verbatim, Content-Type from content_type)
+#   headers       extra request headers {name: value}
+#   verbatim      send path (and any literal "?query" in it) byte for byte with http.client,
+#                 so "..", "//", %2e and %252e reach the server unnormalised
+#   raw_response  record the response body as bytes: JSON only when the Content-Type says
+#                 so; otherwise UTF-8 text, or {"size", "sha256", "b64"} for binary bodies
+TEMPLATE_KEYS = ("params", "json", "raw", "content_type",
+                 "raw_b64", "headers", "verbatim", "raw_response")
+
+
 def template_of(case):
     """The request part of a case, placeholders intact."""
     t = {"method": case["method"], "path": case["path"]}
-    for k in ("params", "json", "raw", "content_type"):
+    for k in TEMPLATE_KEYS:
         if k in case:
             t[k] = case[k]
     return t
 
 
-def send(session, base_url, req, timeout=60):
+def load_cases_module(name="cases"):
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return importlib.import_module(name)
+
+
+def bytes_body(data):
+    """A binary body as recorded in a fixture."""
+    return {"size": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+            "b64": base64.b64encode(data).decode("ascii")}
+
+
+class _VerbatimResponse:
+    """The subset of requests.Response that send() reads."""
+
+    def __init__(self, status, headers, content):
+        self.status_code = status
+        self.headers = headers  # http.client.HTTPMessage: case-insensitive get/contains
+        self.content = content
+        self.text = content.decode("utf-8", errors="replace")
+
+
+def _send_verbatim(base_url, req, data, headers, timeout):
+    u = urllib.parse.urlsplit(base_url)
+    target = u.path.rstrip("/") + req["path"]
+    if req.get("params"):
+        target += ("&" if "?" in target else "?") + urllib.parse.urlencode([tuple(p) for p in req["params"]])
+    conn_cls = http.client.HTTPSConnection if u.scheme == "https" else http.client.HTTPConnection
+    conn = conn_cls(u.hostname, u.port, timeout=timeout)
+    try:
+        headers = dict(headers)
+        headers.setdefault("User-Agent", "trackway-conformance/1")
+        conn.request(req["method"], target, body=data, headers=headers)
+        r = conn.getresponse()
+        return _VerbatimResponse(r.status, r.headers, r.read())
+    finally:
+        conn.close()
+
+
+def send(session, base_url, req, timeout=60, recorded_headers=RECORDED_HEADERS):
     headers = {}
     data = None
     if "json" in req:
         data = json.dumps(req["json"]).encode("utf-8")
         headers["Content-Type"] = "application/json"
-    elif "raw" in req:
-        data = req["raw"].encode("utf-8")
+    elif "raw" in req or "raw_b64" in req:
+        data = req["raw"].encode("utf-8") if "raw" in req else base64.b64decode(req["raw_b64"])
         if req.get("content_type") is not None:
             headers["Content-Type"] = req["content_type"]
-    params = [tuple(p) for p in req.get("params", [])] or None
-    r = session.request(req["method"], base_url.rstrip("/") + req["path"], params=params,
-                        data=data, headers=headers, timeout=timeout, allow_redirects=False)
+    headers.update(req.get("headers") or {})
+    if req.get("verbatim"):
+        r = _send_verbatim(base_url, req, data, headers, timeout)
+    else:
+        params = [tuple(p) for p in req.get("params", [])] or None
+        r = session.request(req["method"], base_url.rstrip("/") + req["path"], params=params,
+                            data=data, headers=headers, timeout=timeout, allow_redirects=False)
     ctype = r.headers.get("Content-Type", "")
     body, kind = r.text, "text"
-    if "json" in ctype.lower() or r.text[:1] in ("{", "["):
+    if req.get("raw_response"):
+        # Artifact downloads: JSON only when the server says so (a downloaded .json file is
+        # served as text/plain and must be compared byte for byte).
+        if "json" in ctype.lower():
+            try:
+                body = json.loads(r.content.decode("utf-8"), parse_constant=lambda c: NONSTANDARD_JSON_PREFIX + c)
+                kind = "json"
+            except ValueError:
+                pass
+        if kind != "json":
+            try:
+                body = r.content.decode("utf-8")
+            except UnicodeDecodeError:
+                body, kind = bytes_body(r.content), "bytes"
+    elif "json" in ctype.lower() or r.text[:1] in ("{", "["):
         try:
             # Bare NaN/Infinity (invalid JSON, emitted by some MLflow endpoints) are kept
             # visible, and the fixture stays valid JSON.
@@ -91,13 +171,13 @@ def send(session, base_url, req, timeout=60):
     return {
         "status": r.status_code,
         "content_type": ctype,
-        "headers": {h: r.headers[h] for h in RECORDED_HEADERS if h in r.headers},
+        "headers": {h: r.headers[h] for h in recorded_headers if h in r.headers},
         "body_kind": kind,
         "body": body,
     }
 
 
-def execute_cases(base_url, templates, log=None):
+def execute_cases(base_url, templates, log=None, recorded_headers=RECORDED_HEADERS):
     """Run request templates in order. `templates` items: dict(name, template, capture).
 
     Returns (results, vars, started_ms, finished_ms); each result is
@@ -110,8 +190,8 @@ def execute_cases(base_url, templates, log=None):
     for item in templates:
         req = substitute(item["template"], vars_)
         try:
-            resp = send(session, base_url, req)
-        except requests.RequestException as e:  # connection reset and the like
+            resp = send(session, base_url, req, recorded_headers=recorded_headers)
+        except (requests.RequestException, OSError, http.client.HTTPException) as e:  # connection reset and the like
             resp = {"status": None, "content_type": "", "headers": {}, "body_kind": "error",
                     "body": f"{type(e).__name__}: {e}"}
         captured, errors = {}, []
@@ -133,12 +213,17 @@ def execute_cases(base_url, templates, log=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
-    ap.add_argument("--out", default=str(DEFAULT_FIXTURE))
+    ap.add_argument("--cases", default="cases",
+                    help="cases module in this folder (default: cases; also: cases_artifacts)")
+    ap.add_argument("--out", help="output file (default: the module's FIXTURE, else "
+                                  f"{DEFAULT_FIXTURE.name})")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 
-    sys.path.insert(0, str(HERE))
-    import cases as cases_mod
+    cases_mod = load_cases_module(args.cases)
+    options = getattr(cases_mod, "OPTIONS", None)
+    out = args.out or str(HERE / getattr(cases_mod, "FIXTURE", DEFAULT_FIXTURE.name))
+    recorded_headers = tuple((options or {}).get("recorded_headers", RECORDED_HEADERS))
 
     names = [c["name"] for c in cases_mod.CASES]
     dupes = {n for n in names if names.count(n) > 1}
@@ -154,7 +239,7 @@ def main(argv=None):
 
     base = args.url.rstrip("/")
     version = requests.get(base + "/version", timeout=10).text.strip()
-    results, vars_, started, finished = execute_cases(base, templates, log)
+    results, vars_, started, finished = execute_cases(base, templates, log, recorded_headers)
 
     out_cases = []
     for c, res in zip(cases_mod.CASES, results):
@@ -173,15 +258,23 @@ def main(argv=None):
     fixture = {
         "format": 1,
         "server": {"product": "mlflow", "version": version, "url": base,
-                   "backend": "sqlite", "notes": "mlflow server --backend-store-uri sqlite:///m.db --workers 1"},
+                   "backend": "sqlite",
+                   "notes": getattr(cases_mod, "SERVER_NOTES",
+                                    "mlflow server --backend-store-uri sqlite:///m.db --workers 1")},
+    }
+    if args.cases != "cases":
+        fixture["cases_module"] = args.cases
+    if options is not None:
+        fixture["options"] = options
+    fixture.update({
         "started_ms": started,
         "finished_ms": finished,
         "vars": vars_,
         "cases": out_cases,
-    }
-    Path(args.out).write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    })
+    Path(out).write_text(json.dumps(fixture, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     failed = [r["name"] for r in results if r["capture_errors"]]
-    print(f"wrote {args.out}: {len(out_cases)} cases, server version {version}")
+    print(f"wrote {out}: {len(out_cases)} cases, server version {version}")
     if failed:
         print(f"WARNING: captures failed in {failed}", file=sys.stderr)
         return 1

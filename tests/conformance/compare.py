@@ -3,6 +3,7 @@
 
     python compare.py --url http://127.0.0.1:5000 [--fixture mlflow-3.17.2.json]
                       [--hard-only] [--only REGEX] [--rewrite OLD=NEW]
+    python compare.py --url ... --fixture mlflow-3.17.2-artifacts.json   # artifacts + logged models
 
 The target server must be fresh (empty store, only the Default experiment). Requests are
 rebuilt from the recorded templates, with the target's own captured ids substituted.
@@ -18,8 +19,22 @@ Mismatch classes (`Mismatch.kind`), with their severity:
   header          soft  (Allow on 405)
   text            hard for text/plain bodies, skipped for HTML error pages; soft with soft_body
 
+A recording may carry "options" (written by capture.py from the cases module's OPTIONS);
+the tracking recording has none, so all of the following is off for it:
+  recorded_headers      response headers recorded and compared (default: allow)
+  hard_headers          those of them whose differences are hard (default: none)
+  strict_content_type   a differing Content-Type is hard for every status < 400 response
+  random_name_keys      keys whose server-chosen adjective-noun-NNN values are normalised
+                        (default: run_name)
+  json_string_tags      tag keys whose values are JSON text: compared as parsed, key order free
+  normalise_base_url    the server's own base URL becomes "<base-url>" in strings, headers
+                        and text bodies (redirect Location headers, HTML redirect pages)
+Error bodies of the form {"detail": "..."} (FastAPI's own errors) are compared like error
+bodies: the key set is hard, the text soft.
+
 Exit status: 0 when there is no mismatch (no hard one with --hard-only), 1 otherwise.
-From pytest: `mismatches = compare.run(url)`.
+From pytest: `mismatches = compare.run(url)` or
+`compare.run(url, fixture="mlflow-3.17.2-artifacts.json")`.
 """
 
 import argparse
@@ -32,7 +47,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from capture import DEFAULT_FIXTURE, execute_cases  # noqa: E402
+from capture import DEFAULT_FIXTURE, RECORDED_HEADERS, execute_cases  # noqa: E402
 
 HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
 RANDOM_RUN_NAME = re.compile(r"^[a-z]+-[a-z]+-\d{1,3}$")
@@ -80,8 +95,13 @@ class Normaliser:
     window: tuple  # (lo_ms, hi_ms) of the run that produced the responses
     token_vars: set = field(default_factory=set)
     rewrite: list = field(default_factory=list)  # [(old, new)] applied to raw strings first
+    random_name_keys: tuple = ("run_name",)
+    json_string_tags: tuple = ()
+    base_url: str = ""  # with normalise_base_url: replaced by "<base-url>" everywhere
 
     def __post_init__(self):
+        if self.base_url:
+            self.rewrite = list(self.rewrite) + [(self.base_url, "<base-url>")]
         items = [(k, v) for k, v in self.vars.items() if isinstance(v, str) and k not in self.token_vars]
         self.digit = {v: k for k, v in items if v.isdigit()}
         self.exact = {v: k for k, v in items}
@@ -106,7 +126,7 @@ class Normaliser:
         if key in URI_KEYS:
             s = re.sub(r"(?<=[:/])(\d+)(?=/|$)",
                        lambda m: f"<var:{self.digit[m.group(1)]}>" if m.group(1) in self.digit else m.group(1), s)
-        if key == "run_name" and RANDOM_RUN_NAME.match(s):
+        if key in self.random_name_keys and RANDOM_RUN_NAME.match(s):
             return "<random-run-name>"
         if key == "message":
             s = EXP_ID_IN_TEXT.sub(
@@ -115,12 +135,30 @@ class Normaliser:
             s = PY_SET_LITERAL.sub(lambda m: "{" + ", ".join(sorted(m.group(1).split(", "))) + "}", s)
         return s
 
+    def header(self, h):
+        """A recorded header value, with the base-URL rewrite applied."""
+        if isinstance(h, str) and self.base_url:
+            h = h.replace(self.base_url, "<base-url>")
+        return h
+
+    def body_text(self, b):
+        """A non-JSON body: text gets the base-URL rewrite; bytes bodies are kept as they are."""
+        return self.header(b) if isinstance(b, str) else b
+
     def value(self, v, key=None, parent_key=None):
         if isinstance(v, dict):
             out = {k: self.value(x, k, key) for k, x in v.items()}
             if out.get("key") == "mlflow.runName" and isinstance(out.get("value"), str) \
                     and RANDOM_RUN_NAME.match(out["value"]):
                 out["value"] = "<random-run-name>"
+            if self.json_string_tags and out.get("key") in self.json_string_tags \
+                    and isinstance(v.get("value"), str):
+                try:
+                    parsed = json.loads(v["value"])
+                except ValueError:
+                    pass
+                else:
+                    out["value"] = "<json>" + json.dumps(self.value(parsed), sort_keys=True)
             return out
         if isinstance(v, list):
             out = [self.value(x, key, parent_key) for x in v]
@@ -194,8 +232,17 @@ def _mime(ct):
     return (ct or "").split(";")[0].strip().lower()
 
 
-def compare_case(rec, act, norm_rec, norm_act, soft_body=False, unordered=()):
+def _is_detail_body(r):
+    """FastAPI's own error body: {"detail": "..."}."""
+    return (r["body_kind"] == "json" and isinstance(r["body"], dict) and set(r["body"]) == {"detail"}
+            and (r["status"] or 0) >= 400)
+
+
+def compare_case(rec, act, norm_rec, norm_act, soft_body=False, unordered=(), options=None):
     """Compare one recorded response with one actual response; return [Mismatch]."""
+    options = options or {}
+    hard_headers = set(options.get("hard_headers", ()))
+    strict_ct = options.get("strict_content_type", False)
     name = rec["name"]
     e, a = rec["response"], act["response"]
     out = []
@@ -219,22 +266,34 @@ def compare_case(rec, act, norm_rec, norm_act, soft_body=False, unordered=()):
             expected=e["content_type"], actual=a["content_type"])
         return out
     if _mime(e["content_type"]) != _mime(a["content_type"]):
-        sev = "hard" if e["body_kind"] == "json" else "soft"
+        sev = "hard" if e["body_kind"] == "json" or (strict_ct and e["status"] < 400) else "soft"
         add("content_type", sev, "Content-Type differs", expected=e["content_type"], actual=a["content_type"])
 
     eh, ah = e.get("headers", {}), a.get("headers", {})
     for h in set(eh) | set(ah):
-        ev = {x.strip() for x in eh.get(h, "").split(",") if x.strip()}
-        av = {x.strip() for x in ah.get(h, "").split(",") if x.strip()}
+        if h == "allow":
+            ev = {x.strip() for x in eh.get(h, "").split(",") if x.strip()}
+            av = {x.strip() for x in ah.get(h, "").split(",") if x.strip()}
+        else:
+            ev, av = (norm_rec.header(eh.get(h)), norm_act.header(ah.get(h)))
         if ev != av:
-            add("header", "soft", f"header {h} differs", expected=eh.get(h), actual=ah.get(h))
+            add("header", "hard" if h in hard_headers else "soft", f"header {h} differs",
+                expected=eh.get(h), actual=ah.get(h))
 
     if e["body_kind"] != "json":
         if e["status"] >= 400 and _mime(e["content_type"]) == "text/html":
             return out  # framework error page; only status and non-JSON-ness matter
-        if e["body"] != a["body"]:
+        if norm_rec.body_text(e["body"]) != norm_act.body_text(a["body"]):
             add("text", "soft" if soft_body else "hard", "body text differs",
                 expected=e["body"], actual=a["body"])
+        return out
+
+    if _is_detail_body(e):
+        if not (isinstance(a["body"], dict) and set(a["body"]) == {"detail"}):
+            add("error_code", "hard", "a FastAPI {\"detail\": ...} error body was expected",
+                expected=e["body"], actual=a["body"])
+        elif norm_rec.value(e["body"]["detail"], "message") != norm_act.value(a["body"]["detail"], "message"):
+            add("message", "soft", "detail differs", expected=e["body"]["detail"], actual=a["body"]["detail"])
         return out
 
     if e_err or a_err:
@@ -274,7 +333,10 @@ def compare_case(rec, act, norm_rec, norm_act, soft_body=False, unordered=()):
 # Driver
 # --------------------------------------------------------------------------------------
 def load_fixture(path=None):
-    return json.loads(Path(path or DEFAULT_FIXTURE).read_text(encoding="utf-8"))
+    p = Path(path or DEFAULT_FIXTURE)
+    if not p.exists() and not p.is_absolute() and (HERE / p).exists():
+        p = HERE / p  # a bare file name refers to this folder
+    return json.loads(p.read_text(encoding="utf-8"))
 
 
 def _token_vars(fixture):
@@ -285,8 +347,8 @@ def _token_vars(fixture):
 def stale_cases(fixture):
     """Names of cases whose definition in cases.py differs from the recording (or is new)."""
     try:
-        import cases as cases_mod
-        from capture import template_of
+        from capture import load_cases_module, template_of
+        cases_mod = load_cases_module(fixture.get("cases_module", "cases"))
     except Exception:  # pragma: no cover
         return []
     rec = {c["name"]: c["template"] for c in fixture["cases"]}
@@ -294,20 +356,29 @@ def stale_cases(fixture):
 
 
 def run(url, fixture=None, rewrite=(), log=None):
-    """Replay every recorded case against `url` (a fresh server). Returns [Mismatch]."""
+    """Replay every recorded case against `url` (a fresh server). Returns [Mismatch].
+
+    `fixture`: a loaded recording, a path, or None for the tracking recording."""
     fx = fixture if isinstance(fixture, dict) else load_fixture(fixture)
+    opts = fx.get("options") or {}
     templates = [{"name": c["name"], "template": c["template"], "capture": c.get("capture")}
                  for c in fx["cases"]]
-    results, vars_, started, finished = execute_cases(url, templates, log)
+    results, vars_, started, finished = execute_cases(
+        url, templates, log, tuple(opts.get("recorded_headers", RECORDED_HEADERS)))
     tok = _token_vars(fx)
-    norm_rec = Normaliser(fx["vars"], (fx["started_ms"], fx["finished_ms"]), tok)
-    norm_act = Normaliser(vars_, (started, finished), tok, list(rewrite))
+    extra = {"random_name_keys": tuple(opts.get("random_name_keys", ("run_name",))),
+             "json_string_tags": tuple(opts.get("json_string_tags", ()))}
+    nb = bool(opts.get("normalise_base_url"))
+    norm_rec = Normaliser(fx["vars"], (fx["started_ms"], fx["finished_ms"]), tok, [], **extra,
+                          base_url=fx["server"]["url"].rstrip("/") if nb else "")
+    norm_act = Normaliser(vars_, (started, finished), tok, list(rewrite), **extra,
+                          base_url=url.rstrip("/") if nb else "")
     mismatches = []
     for rec, act in zip(fx["cases"], results):
         for err in act["capture_errors"]:
             mismatches.append(Mismatch(rec["name"], "capture", "hard", err))
         mismatches.extend(compare_case(rec, act, norm_rec, norm_act, rec.get("soft_body", False),
-                                       rec.get("unordered", ())))
+                                       rec.get("unordered", ()), opts))
     return mismatches
 
 
@@ -341,7 +412,9 @@ def format_report(mismatches, fixture=None, only=None):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True, help="base URL of a fresh server")
-    ap.add_argument("--fixture", default=str(DEFAULT_FIXTURE))
+    ap.add_argument("--fixture", default=str(DEFAULT_FIXTURE),
+                    help="recording to replay (default: the tracking recording; also "
+                         "mlflow-3.17.2-artifacts.json)")
     ap.add_argument("--hard-only", action="store_true", help="exit 0 when only soft mismatches remain")
     ap.add_argument("--only", help="report only cases whose name matches this regex (all cases still run)")
     ap.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW",
@@ -353,7 +426,7 @@ def main(argv=None):
     fx = load_fixture(args.fixture)
     stale = stale_cases(fx)
     if stale:
-        print(f"WARNING: cases.py differs from the recording for {len(stale)} case(s), e.g. "
+        print(f"WARNING: {fx.get('cases_module', 'cases')}.py differs from the recording for {len(stale)} case(s), e.g. "
               f"{stale[:5]}; re-run capture.py against MLflow", file=sys.stderr)
     rewrite = [tuple(r.split("=", 1)) for r in args.rewrite]
     log = (lambda n, r, e: print(f"{r['status']} {n}")) if args.verbose else None

@@ -4,6 +4,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use trackway_artifacts::ArtifactRepo;
+use trackway_server::artifact_roots::ArtifactRoots;
 use trackway_server::{AppState, ServerConfig};
 use trackway_store::Store;
 
@@ -58,6 +60,34 @@ fn warn_about_compatibility_flags(args: &ServerArgs) {
     }
 }
 
+/// Opens the storage roots the server may use: the proxied destination and, when it names a
+/// local directory or a bucket, the default artifact root.
+fn artifact_roots(args: &ServerArgs, default_artifact_root: &str) -> anyhow::Result<ArtifactRoots> {
+    let proxy = if args.serve_artifacts() {
+        let destination = absolute_local(&args.artifacts_destination)?;
+        Some(
+            ArtifactRepo::open(&destination)
+                .with_context(|| format!("cannot open --artifacts-destination {destination}"))?,
+        )
+    } else {
+        None
+    };
+    let default_root = if default_artifact_root.starts_with("mlflow-artifacts:")
+        || default_artifact_root.starts_with("http://")
+        || default_artifact_root.starts_with("https://")
+    {
+        None
+    } else {
+        Some(ArtifactRepo::open(default_artifact_root).with_context(|| {
+            format!("cannot open --default-artifact-root {default_artifact_root}")
+        })?)
+    };
+    Ok(ArtifactRoots {
+        proxy,
+        default_root,
+    })
+}
+
 /// Validates the flags into the server's settings.
 fn config(args: &ServerArgs) -> anyhow::Result<(ServerConfig, String)> {
     if let Some(app) = &args.app_name {
@@ -66,7 +96,7 @@ fn config(args: &ServerArgs) -> anyhow::Result<(ServerConfig, String)> {
         );
     }
     if args.artifacts_only {
-        bail!("--artifacts-only is not supported yet: Trackway does not serve artifacts yet");
+        bail!("--artifacts-only is not supported yet");
     }
     if let Some(registry) = &args.registry_store_uri
         && registry != &args.backend_store_uri
@@ -126,6 +156,7 @@ async fn shutdown_signal() {
 /// Runs the server until it is told to stop.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, default_artifact_root) = config(&args)?;
+    let artifacts = artifact_roots(&args, &default_artifact_root)?;
     let store = Store::open(&args.backend_store_uri, &default_artifact_root)
         .await
         .with_context(|| {
@@ -151,6 +182,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     );
     let state = AppState {
         store: store.clone(),
+        artifacts: Arc::new(artifacts),
         config: Arc::new(config),
     };
     trackway_server::serve(listener, trackway_server::app(state), shutdown_signal())

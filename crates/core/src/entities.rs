@@ -329,3 +329,128 @@ pub struct DatasetSummary {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub context: Option<String>,
 }
+
+/// A logged model's state (`LoggedModelStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum LoggedModelStatus {
+    /// Never set.
+    #[serde(rename = "LOGGED_MODEL_STATUS_UNSPECIFIED")]
+    Unspecified,
+    /// Created, files being uploaded.
+    #[serde(rename = "LOGGED_MODEL_PENDING")]
+    Pending,
+    /// Files uploaded.
+    #[serde(rename = "LOGGED_MODEL_READY")]
+    Ready,
+    /// The upload failed.
+    #[serde(rename = "LOGGED_MODEL_UPLOAD_FAILED")]
+    UploadFailed,
+}
+
+impl LoggedModelStatus {
+    /// The integer stored in `logged_models.status`.
+    pub fn to_int(self) -> i64 {
+        match self {
+            LoggedModelStatus::Unspecified => 0,
+            LoggedModelStatus::Pending => 1,
+            LoggedModelStatus::Ready => 2,
+            LoggedModelStatus::UploadFailed => 3,
+        }
+    }
+
+    /// From the stored integer.
+    pub fn from_int(value: i64) -> Self {
+        match value {
+            1 => LoggedModelStatus::Pending,
+            2 => LoggedModelStatus::Ready,
+            3 => LoggedModelStatus::UploadFailed,
+            _ => LoggedModelStatus::Unspecified,
+        }
+    }
+
+    /// Parses a proto enum given by name or number.
+    pub fn from_proto(name_or_number: &str) -> Option<Self> {
+        Some(match name_or_number {
+            "LOGGED_MODEL_STATUS_UNSPECIFIED" | "0" => LoggedModelStatus::Unspecified,
+            "LOGGED_MODEL_PENDING" | "1" => LoggedModelStatus::Pending,
+            "LOGGED_MODEL_READY" | "2" => LoggedModelStatus::Ready,
+            "LOGGED_MODEL_UPLOAD_FAILED" | "3" => LoggedModelStatus::UploadFailed,
+            _ => return None,
+        })
+    }
+}
+
+/// A metric linked to a logged model, with the run and dataset it was computed on.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelMetric {
+    /// Metric name.
+    pub key: String,
+    /// Value.
+    #[serde(serialize_with = "serialize_double")]
+    pub value: f64,
+    /// Milliseconds since the epoch.
+    pub timestamp: i64,
+    /// Step.
+    pub step: i64,
+    /// Dataset name, when the metric is about one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_name: Option<String>,
+    /// Dataset digest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset_digest: Option<String>,
+    /// The model.
+    pub model_id: String,
+    /// The run that logged it.
+    pub run_id: String,
+}
+
+/// A logged model's metadata (`LoggedModelInfo`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModelInfo {
+    /// `m-` and 32 hex characters.
+    pub model_id: String,
+    /// Experiment.
+    pub experiment_id: String,
+    /// Name within the run.
+    pub name: String,
+    /// Milliseconds since the epoch.
+    pub creation_timestamp_ms: i64,
+    /// Milliseconds since the epoch.
+    pub last_updated_timestamp_ms: i64,
+    /// Root URI of the model's files.
+    pub artifact_uri: String,
+    /// Upload state.
+    pub status: LoggedModelStatus,
+    /// Flavor family, e.g. `sklearn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_type: Option<String>,
+    /// The run that logged it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source_run_id: Option<String>,
+    /// Why the status is what it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+}
+
+/// A logged model's params and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoggedModelData {
+    /// Params.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub params: Vec<KeyValue>,
+    /// Metrics.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<ModelMetric>,
+}
+
+/// An MLflow 3 logged model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LoggedModel {
+    /// Metadata.
+    pub info: LoggedModelInfo,
+    /// Params and metrics.
+    pub data: LoggedModelData,
+}

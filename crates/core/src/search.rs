@@ -1350,3 +1350,141 @@ mod tests {
         assert!(parse_experiment_filter("experiment_id = 'abc'").is_err());
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Logged models (MLflow 3): a simpler grammar of its own (`mlflow.utils.search_logged_model_utils`)
+
+/// Columns of `logged_models` that a filter or ordering may name, after MLflow's aliases.
+pub const LOGGED_MODEL_COLUMNS: &[&str] = &[
+    "model_id",
+    "experiment_id",
+    "name",
+    "artifact_location",
+    "creation_timestamp_ms",
+    "last_updated_timestamp_ms",
+    "status",
+    "lifecycle_stage",
+    "model_type",
+    "source_run_id",
+    "status_message",
+];
+
+/// MLflow's aliases for logged-model columns.
+pub fn logged_model_column(name: &str) -> &str {
+    match name {
+        "creation_time" | "creation_timestamp" => "creation_timestamp_ms",
+        "last_updated_timestamp" | "last_updated_time" => "last_updated_timestamp_ms",
+        other => other,
+    }
+}
+
+fn logged_model_numeric(entity: EntityType, key: &str) -> bool {
+    entity == EntityType::Metric
+        || (entity == EntityType::Attribute
+            && matches!(key, "creation_timestamp_ms" | "last_updated_timestamp_ms"))
+}
+
+/// Parses a `logged-models/search` filter.
+pub fn parse_logged_model_filter(filter: &str) -> Result<Vec<Clause>> {
+    if filter.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut clauses = Vec::new();
+    for raw in split_comparisons(filter, true)? {
+        let Some(token) = raw.value else {
+            return Err(Error::invalid(format!(
+                "Invalid comparison: {} {}. Expected a comparison with 3 tokens.",
+                raw.identifier, raw.comparator
+            )));
+        };
+        let (entity, key) = match raw.identifier.split_once('.') {
+            Some((prefix, key))
+                if !prefix.is_empty() && prefix.chars().all(|c| c.is_ascii_lowercase()) =>
+            {
+                let entity = match prefix {
+                    "attributes" => EntityType::Attribute,
+                    "metrics" => EntityType::Metric,
+                    "params" => EntityType::Param,
+                    "tags" => EntityType::Tag,
+                    other => {
+                        return Err(Error::invalid(format!(
+                            "Invalid entity type: '{other}'. Expected one of ['attributes', \
+                             'metrics', 'params', 'tags']."
+                        )));
+                    }
+                };
+                (entity, key.trim_matches('`').to_string())
+            }
+            _ => (
+                EntityType::Attribute,
+                logged_model_column(&raw.identifier)
+                    .trim_matches('`')
+                    .to_string(),
+            ),
+        };
+        if entity == EntityType::Attribute && !LOGGED_MODEL_COLUMNS.contains(&key.as_str()) {
+            return Err(Error::invalid(format!(
+                "Invalid attribute key '{key}' specified."
+            )));
+        }
+        let numeric = logged_model_numeric(entity, &key);
+        let ops: &[&str] = if numeric {
+            &["<", "<=", ">", ">=", "=", "!="]
+        } else {
+            &["=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"]
+        };
+        let comparator = Comparator::parse(&raw.comparator).filter(|c| ops.contains(&c.as_str()));
+        let Some(comparator) = comparator else {
+            let listed: Vec<String> = ops.iter().map(|o| format!("'{o}'")).collect();
+            let name = match entity {
+                EntityType::Attribute => "attributes",
+                EntityType::Metric => "metrics",
+                EntityType::Param => "params",
+                _ => "tags",
+            };
+            return Err(Error::invalid(format!(
+                "Invalid comparison operator for {name}.{key}: '{}'. Expected one of ({}).",
+                raw.comparator.to_ascii_uppercase(),
+                listed.join(", ")
+            )));
+        };
+        let value = if numeric {
+            Value::Number(number_value(token.raw())?)
+        } else {
+            match &token {
+                Token::Parenthesis(raw) => Value::List(parse_string_list(raw)?),
+                other => Value::Str(other.raw().trim_matches('\'').to_string()),
+            }
+        };
+        clauses.push(Clause {
+            entity,
+            key,
+            comparator,
+            value,
+        });
+    }
+    Ok(clauses)
+}
+
+#[cfg(test)]
+mod logged_model_tests {
+    use super::*;
+
+    #[test]
+    fn parses_logged_model_filters() {
+        let c = parse_logged_model_filter(
+            "name = 'model' AND metrics.acc > 0.5 AND creation_time >= 5",
+        )
+        .unwrap();
+        assert_eq!(c.len(), 3);
+        assert_eq!(c[0].value, Value::Str("model".into()));
+        assert_eq!(c[2].key, "creation_timestamp_ms");
+        assert!(parse_logged_model_filter("metrics.acc LIKE 'x'").is_err());
+        assert!(parse_logged_model_filter("foo.bar = 'x'").is_err());
+        assert!(parse_logged_model_filter("bogus = 'x'").is_err());
+        assert_eq!(
+            parse_logged_model_filter("params.`lr` IN ('1', '2')").unwrap()[0].value,
+            Value::List(vec!["1".into(), "2".into()])
+        );
+    }
+}

@@ -12,8 +12,11 @@
 //! older endpoints. The state ([`AppState`]) holds only the store and settings: nothing lives
 //! only in one process, so replicas behind a load balancer behave as one service.
 
+pub mod artifact_roots;
+mod artifacts;
 pub mod error;
 mod experiments;
+mod logged_models;
 mod metrics;
 pub mod request;
 mod runs;
@@ -26,7 +29,7 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use serde_json::json;
 use trackway_store::Store;
 
@@ -43,11 +46,13 @@ pub struct ServerConfig {
     pub serve_artifacts: bool,
 }
 
-/// What every handler gets: the store and the settings.
+/// What every handler gets: the store, the artifact roots and the settings.
 #[derive(Clone)]
 pub struct AppState {
     /// The metadata store.
     pub store: Store,
+    /// Where artifacts may be read and written.
+    pub artifacts: Arc<artifact_roots::ArtifactRoots>,
     /// Settings.
     pub config: Arc<ServerConfig>,
 }
@@ -96,6 +101,49 @@ fn mlflow_v2_routes() -> Router<AppState> {
             "/metrics/get-history-bulk-interval",
             get(metrics::get_history_bulk_interval),
         )
+        .route("/artifacts/list", get(artifacts::list_run_artifacts))
+        .route("/runs/log-model", post(logged_models::log_model))
+        .route("/logged-models", post(logged_models::create))
+        .route("/logged-models/search", post(logged_models::search))
+        .route(
+            "/logged-models/{model_id}",
+            get(logged_models::get)
+                .patch(logged_models::finalize)
+                .delete(logged_models::delete),
+        )
+        .route(
+            "/logged-models/{model_id}/tags",
+            patch(logged_models::set_tags),
+        )
+        .route(
+            "/logged-models/{model_id}/tags/{tag_key}",
+            delete(logged_models::delete_tag),
+        )
+        .route(
+            "/logged-models/{model_id}/params",
+            post(logged_models::log_params),
+        )
+        .route(
+            "/logged-models/{model_id}/artifacts/directories",
+            get(logged_models::list_artifacts),
+        )
+}
+
+/// The proxied artifact service, under `/api/2.0/mlflow-artifacts`. Bodies stream, so no
+/// size limit applies.
+fn artifact_service_routes() -> Router<AppState> {
+    Router::new()
+        .route("/artifacts", get(artifacts::proxied_list))
+        .route(
+            "/artifacts/{*path}",
+            get(artifacts::proxied_download)
+                .put(artifacts::proxied_upload)
+                .delete(artifacts::proxied_delete),
+        )
+        .route("/mpu/create/{*path}", post(artifacts::proxied_multipart))
+        .route("/mpu/complete/{*path}", post(artifacts::proxied_multipart))
+        .route("/mpu/abort/{*path}", post(artifacts::proxied_multipart))
+        .layer(DefaultBodyLimit::disable())
 }
 
 /// Routes only MLflow's web UI calls, served under `/ajax-api/2.0/mlflow` alone.
@@ -106,6 +154,11 @@ fn ui_only_routes() -> Router<AppState> {
             post(experiments::search_datasets),
         )
         .route("/metrics/get-history-bulk", get(metrics::get_history_bulk))
+        .route("/upload-artifact", post(artifacts::ui_upload))
+        .route(
+            "/logged-models/{model_id}/artifacts/files",
+            get(logged_models::get_artifact),
+        )
 }
 
 /// `/health`: OK when the metadata store answers, so load balancers skip a replica that
@@ -190,8 +243,11 @@ pub fn app(state: AppState) -> Router {
             "/ajax-api/2.0/mlflow",
             mlflow_v2_routes().merge(ui_only_routes()),
         )
-        .fallback(not_found)
+        .route("/get-artifact", get(artifacts::get_run_artifact))
         .layer(DefaultBodyLimit::max(request::MAX_JSON_BODY))
+        .nest("/api/2.0/mlflow-artifacts", artifact_service_routes())
+        .nest("/ajax-api/2.0/mlflow-artifacts", artifact_service_routes())
+        .fallback(not_found)
         .with_state(state);
     let routes = if prefix.is_empty() {
         routes

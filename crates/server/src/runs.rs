@@ -124,11 +124,17 @@ pub async fn log_metric(State(state): State<AppState>, fields: Fields) -> ApiRes
     let timestamp = required(&fields, "timestamp")?;
     let timestamp = as_i64(&timestamp).ok_or_else(|| type_error("timestamp", &timestamp))?;
     let step = fields.i64("step")?.unwrap_or(0);
+    let text = |name: &str| -> trackway_core::Result<Option<String>> {
+        Ok(fields.string(name)?.filter(|s| !s.is_empty()))
+    };
     let metric = MetricSpec {
         key,
         value,
         timestamp,
         step,
+        model_id: text("model_id")?,
+        dataset_name: text("dataset_name")?,
+        dataset_digest: text("dataset_digest")?,
     };
     state.store.log_metric(&run_id, &metric).await?;
     Ok(reply(json!({})))
@@ -183,6 +189,10 @@ pub async fn log_batch(State(state): State<AppState>, fields: Fields) -> ApiResu
                     as_i64(step).ok_or_else(|| type_error(&format!("{path}.step"), step))?
                 }
             },
+            model_id: Some(entry_string(m, &path, "model_id")?).filter(|s| !s.is_empty()),
+            dataset_name: Some(entry_string(m, &path, "dataset_name")?).filter(|s| !s.is_empty()),
+            dataset_digest: Some(entry_string(m, &path, "dataset_digest")?)
+                .filter(|s| !s.is_empty()),
         });
     }
     let entries = |name: &str| -> trackway_core::Result<Vec<KeyValue>> {

@@ -23,6 +23,7 @@
 pub mod db;
 mod experiments;
 mod history;
+mod logged_models;
 mod logging;
 mod rows;
 mod runs;
@@ -37,6 +38,7 @@ use trackway_core::{Error, ErrorCode};
 
 pub use db::{Backend, DatabaseUri, OpenError};
 pub use history::MetricPage;
+pub use logged_models::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 pub use logging::{DatasetInputSpec, MetricSpec};
 pub use runs::NewRun;
 pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};

@@ -28,6 +28,27 @@ pub struct MetricSpec {
     pub timestamp: i64,
     /// Step.
     pub step: i64,
+    /// MLflow 3: the logged model this metric also belongs to.
+    pub model_id: Option<String>,
+    /// MLflow 3: the dataset the metric was computed on.
+    pub dataset_name: Option<String>,
+    /// MLflow 3: that dataset's digest.
+    pub dataset_digest: Option<String>,
+}
+
+impl MetricSpec {
+    /// A plain run metric.
+    pub fn new(key: impl Into<String>, value: f64, timestamp: i64, step: i64) -> Self {
+        MetricSpec {
+            key: key.into(),
+            value,
+            timestamp,
+            step,
+            model_id: None,
+            dataset_name: None,
+            dataset_digest: None,
+        }
+    }
 }
 
 /// A dataset input as a client sends it.
@@ -70,6 +91,69 @@ fn stored(value: f64) -> StoredValue {
 
 /// Rows per multi-row INSERT: 6 binds each stays far below both engines' limits.
 const INSERT_CHUNK: usize = 500;
+
+/// Links metrics that name a logged model to it (`logged_model_metrics`), as MLflow 3 does when
+/// `log_model` copies a run's metrics onto the model.
+async fn insert_model_metrics(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    experiment_id: i64,
+    metrics: &[MetricSpec],
+) -> Result<()> {
+    let linked: Vec<&MetricSpec> = metrics.iter().filter(|m| m.model_id.is_some()).collect();
+    if linked.is_empty() {
+        return Ok(());
+    }
+    let mut models: Vec<&str> = linked
+        .iter()
+        .filter_map(|m| m.model_id.as_deref())
+        .collect();
+    models.sort_unstable();
+    models.dedup();
+    for model_id in models {
+        let exists = sqlx::query("SELECT 1 FROM logged_models WHERE model_id = $1")
+            .bind(model_id)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(db_error)?;
+        if exists.is_none() {
+            return Err(Error::not_found(format!(
+                "Logged model with ID '{model_id}' not found."
+            )));
+        }
+    }
+    for chunk in linked.chunks(INSERT_CHUNK / 2) {
+        let mut qb = SqlBuilder::new(
+            "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
+             metric_step, metric_value, experiment_id, run_id, dataset_uuid, dataset_name, \
+             dataset_digest) ",
+        );
+        qb.push_values(chunk, |row, m| {
+            row.push_bind(m.model_id.clone())
+                .sep()
+                .push_bind(m.key.clone())
+                .sep()
+                .push_bind(m.timestamp);
+            row.sep()
+                .push_bind(m.step)
+                .sep()
+                .push_bind(stored(m.value).value)
+                .sep()
+                .push_bind(experiment_id);
+            row.sep()
+                .push_bind(run_id.to_string())
+                .sep()
+                .push_bind(None::<String>);
+            row.sep()
+                .push_bind(m.dataset_name.clone())
+                .sep()
+                .push_bind(m.dataset_digest.clone());
+        });
+        qb.push(" ON CONFLICT DO NOTHING");
+        qb.build().execute(&mut **tx).await.map_err(db_error)?;
+    }
+    Ok(())
+}
 
 async fn insert_metrics(
     tx: &mut Transaction<'static, Any>,
@@ -223,8 +307,15 @@ impl Store {
     pub async fn log_metric(&self, run_id: &str, metric: &MetricSpec) -> Result<()> {
         validate_metric(&metric.key, metric.value, metric.timestamp, "")?;
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        active_run(&mut tx, run_id).await?;
+        let run = active_run(&mut tx, run_id).await?;
         insert_metrics(&mut tx, run_id, std::slice::from_ref(metric)).await?;
+        insert_model_metrics(
+            &mut tx,
+            run_id,
+            run.experiment_id,
+            std::slice::from_ref(metric),
+        )
+        .await?;
         tx.commit().await.map_err(db_error)
     }
 
@@ -254,7 +345,7 @@ impl Store {
         validate_param_keys_unique(&params)?;
 
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        active_run(&mut tx, run_id).await?;
+        let run = active_run(&mut tx, run_id).await?;
         let conflicts = insert_params(&mut tx, run_id, &params).await?;
         if !conflicts.is_empty() {
             let listed: Vec<String> = conflicts
@@ -275,6 +366,7 @@ impl Store {
             )));
         }
         insert_metrics(&mut tx, run_id, metrics).await?;
+        insert_model_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
         for tag in &tags {
             upsert_tag(&mut tx, run_id, tag).await?;
         }

@@ -108,7 +108,7 @@ const NOUNS: &[&str] = &[
 ];
 
 /// A random `adjective-animal-NNN` name of at most 20 characters, like MLflow's.
-fn generate_run_name() -> String {
+pub(crate) fn generate_run_name() -> String {
     let mut rng = rand::rng();
     for _ in 0..10 {
         let name = format!(

@@ -47,6 +47,17 @@ impl SqlBuilder {
         self.push(placeholder)
     }
 
+    /// Binds `value` and returns its placeholder without appending it, for expressions that are
+    /// assembled before being pushed.
+    pub(crate) fn placeholder_for<T>(&mut self, value: T) -> String
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        let _ = self.args.add(value);
+        self.count += 1;
+        format!("${}", self.count)
+    }
+
     /// Appends `$a, $b, ...` binding each item.
     pub(crate) fn push_bind_list<T, I>(&mut self, items: I) -> &mut Self
     where

@@ -60,12 +60,7 @@ fn kv(k: &str, v: &str) -> KeyValue {
 }
 
 fn metric(key: &str, value: f64, timestamp: i64, step: i64) -> MetricSpec {
-    MetricSpec {
-        key: key.into(),
-        value,
-        timestamp,
-        step,
-    }
+    MetricSpec::new(key, value, timestamp, step)
 }
 
 async fn new_run(store: &Store, experiment_id: &str) -> String {

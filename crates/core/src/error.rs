@@ -106,6 +106,8 @@ pub struct Error {
     pub code: ErrorCode,
     /// The message shown to the user.
     pub message: String,
+    /// A finer `error_class` than the code's own, where MLflow sets one.
+    pub class: Option<&'static str>,
 }
 
 impl Error {
@@ -114,6 +116,26 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            class: None,
+        }
+    }
+
+    /// The same error with MLflow's `ATTRIBUTE_NOT_FOUND` class (an unknown field name).
+    pub fn attribute_not_found(mut self) -> Self {
+        self.class = Some("ATTRIBUTE_NOT_FOUND");
+        self
+    }
+
+    /// The `error_class` to report.
+    pub fn error_class(&self) -> Option<&'static str> {
+        self.class.or(self.code.error_class())
+    }
+
+    /// The `sqlstate` to report, derived from the class as MLflow does.
+    pub fn sqlstate(&self) -> Option<&'static str> {
+        match self.class {
+            Some("ATTRIBUTE_NOT_FOUND") => Some("KAM04"),
+            _ => self.code.sqlstate(),
         }
     }
 

@@ -17,7 +17,9 @@ impl From<Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let Error { code, message } = self.0;
+        let sqlstate = self.0.sqlstate();
+        let class = self.0.error_class();
+        let Error { code, message, .. } = self.0;
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         // Server faults are logged in full; the client gets their message without database
@@ -32,10 +34,10 @@ impl IntoResponse for ApiError {
             message
         };
         let mut body = json!({"error_code": code.as_str(), "message": message});
-        if let Some(sqlstate) = code.sqlstate() {
+        if let Some(sqlstate) = sqlstate {
             body["sqlstate"] = json!(sqlstate);
         }
-        if let Some(class) = code.error_class() {
+        if let Some(class) = class {
             body["error_class"] = json!(class);
         }
         (status, axum::Json(body)).into_response()

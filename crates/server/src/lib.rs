@@ -102,6 +102,14 @@ fn mlflow_v2_routes() -> Router<AppState> {
             get(metrics::get_history_bulk_interval),
         )
         .route("/artifacts/list", get(artifacts::list_run_artifacts))
+        .route(
+            "/artifacts/presigned-upload-url",
+            post(artifacts::presigned_url),
+        )
+        .route(
+            "/artifacts/presigned-download-url",
+            post(artifacts::presigned_url),
+        )
         .route("/runs/log-model", post(logged_models::log_model))
         .route("/logged-models", post(logged_models::create))
         .route("/logged-models/search", post(logged_models::search))
@@ -134,15 +142,15 @@ fn mlflow_v2_routes() -> Router<AppState> {
 fn artifact_service_routes() -> Router<AppState> {
     Router::new()
         .route("/artifacts", get(artifacts::proxied_list))
+        .route("/artifacts/", get(artifacts::proxied_download_root))
         .route(
             "/artifacts/{*path}",
             get(artifacts::proxied_download)
                 .put(artifacts::proxied_upload)
                 .delete(artifacts::proxied_delete),
         )
-        .route("/mpu/create/{*path}", post(artifacts::proxied_multipart))
-        .route("/mpu/complete/{*path}", post(artifacts::proxied_multipart))
-        .route("/mpu/abort/{*path}", post(artifacts::proxied_multipart))
+        .route("/mpu/{action}/{*path}", post(artifacts::proxied_multipart))
+        .route("/presigned/{*path}", get(artifacts::proxied_presigned))
         .layer(DefaultBodyLimit::disable())
 }
 
@@ -182,16 +190,16 @@ async fn version() -> Response {
 }
 
 /// `/api/3.0/mlflow/server-info`: what 3.x clients probe before uploads.
-async fn server_info(State(state): State<AppState>) -> Response {
+async fn server_info() -> Response {
     reply(json!({
         "store_type": "SqlStore",
         "workspaces_enabled": false,
         "trace_archival_enabled": false,
         "multipart_uploads_enabled": false,
         "multipart_downloads_enabled": false,
-        "presigned_upload_run_id_supported": false,
-        "presigned_upload_model_id_supported": false,
-        "artifact_serving_enabled": state.config.serve_artifacts,
+        "presigned_upload_run_id_supported": true,
+        "presigned_upload_model_id_supported": true,
+        // The AI gateway is not part of Trackway, so the UI must not offer it.
         "features_enabled": {"gateway": false},
     }))
 }
@@ -214,12 +222,18 @@ async fn not_found() -> Response {
     )
 }
 
-/// One log line per request at info level: method, path, status, time.
+/// One log line per request at info level: method, path, status, time. Also sets the headers
+/// every response carries.
 async fn log_request(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let started = Instant::now();
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    // As MLflow's security middleware does: browsers must not sniff served files into pages.
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     let elapsed = started.elapsed();
     tracing::info!(
         target: "trackway::http",

@@ -9,7 +9,7 @@ use trackway_core::validation::MAX_TAG_VAL_LENGTH;
 use trackway_core::{Error, Result};
 use trackway_store::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 
-use crate::artifacts::{artifact_error, file_listing, stream_file};
+use crate::artifacts::{DirectoryAnswer, artifact_error, file_listing, stream_file};
 use crate::error::ApiResult;
 use crate::experiments::key_values;
 use crate::request::{Fields, missing, type_error};
@@ -22,8 +22,9 @@ const LOG_MODEL_HISTORY_TAG: &str = "mlflow.log-model.history";
 pub async fn create(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
     let experiment_id = fields.required_string("experiment_id")?;
     let name = fields.string("name")?.filter(|n| !n.is_empty());
-    let model_type = fields.string("model_type")?;
-    let source_run_id = fields.string("source_run_id")?;
+    // Absent strings are stored as "", as MLflow's proto parsing leaves them.
+    let model_type = fields.string("model_type")?.unwrap_or_default();
+    let source_run_id = fields.string("source_run_id")?.unwrap_or_default();
     let params = key_values(&fields, "params")?;
     let tags = key_values(&fields, "tags")?;
     let model = state
@@ -31,8 +32,8 @@ pub async fn create(State(state): State<AppState>, fields: Fields) -> ApiResult<
         .create_logged_model(NewLoggedModel {
             experiment_id: &experiment_id,
             name: name.as_deref(),
-            model_type: model_type.as_deref(),
-            source_run_id: source_run_id.as_deref(),
+            model_type: Some(&model_type),
+            source_run_id: Some(&source_run_id),
             params: &params,
             tags: &tags,
         })
@@ -58,13 +59,11 @@ pub async fn get(
 /// recorded as unspecified, as MLflow does.
 pub async fn finalize(
     State(state): State<AppState>,
-    Path(path_id): Path<String>,
+    Path(_in_path): Path<String>,
     fields: Fields,
 ) -> ApiResult<Response> {
-    let model_id = fields
-        .string("model_id")?
-        .filter(|m| !m.is_empty())
-        .unwrap_or(path_id);
+    // MLflow reads the id from the body, not from the URL.
+    let model_id = fields.required_string("model_id")?;
     let status = match fields.raw("status")? {
         None => return Err(missing("status").into()),
         Some(Value::String(s)) => {
@@ -239,9 +238,15 @@ pub async fn get_artifact(
     fields: Fields,
 ) -> ApiResult<Response> {
     let model = state.store.get_logged_model(&model_id, false).await?;
-    let path = safe_relative_path(&fields.required_string("artifact_file_path")?)?;
+    let path = fields.string("artifact_file_path")?.ok_or_else(|| {
+        Error::new(
+            trackway_core::ErrorCode::BadRequest,
+            "Request must include the \"artifact_file_path\" query parameter.",
+        )
+    })?;
+    let path = safe_relative_path(&path)?;
     let (repo, full) = state.artifacts.resolve(&model.info.artifact_uri, &path)?;
-    stream_file(repo, &full).await
+    stream_file(repo, &full, DirectoryAnswer::Error).await
 }
 
 /// Appends a model to the history JSON, dropping the oldest entries if the whole no longer

@@ -225,7 +225,7 @@ impl Store {
         .bind(now)
         .bind(LoggedModelStatus::Pending.to_int())
         .bind(new.model_type)
-        .bind(new.source_run_id.filter(|r| !r.is_empty()))
+        .bind(new.source_run_id)
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
@@ -366,10 +366,11 @@ impl Store {
         let experiment_id = self.require_logged_model(model_id).await?;
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         for param in params {
-            sqlx::query(
+            // A logged model's params cannot change, as in MLflow (which reports the primary
+            // key violation as BAD_REQUEST).
+            let inserted = sqlx::query(
                 "INSERT INTO logged_model_params (model_id, experiment_id, param_key, param_value) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (model_id, param_key) DO UPDATE SET \
-                 param_value = excluded.param_value",
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
             )
             .bind(model_id)
             .bind(experiment_id)
@@ -378,6 +379,15 @@ impl Store {
             .execute(&mut *tx)
             .await
             .map_err(db_error)?;
+            if inserted.rows_affected() == 0 {
+                return Err(Error::new(
+                    trackway_core::ErrorCode::BadRequest,
+                    format!(
+                        "Param '{}' was already logged for model '{model_id}'.",
+                        param.key
+                    ),
+                ));
+            }
         }
         tx.commit().await.map_err(db_error)
     }
@@ -527,7 +537,8 @@ impl Store {
                     return Err(Error::invalid(format!(
                         "Invalid order by field name: {}",
                         o.field_name
-                    )));
+                    ))
+                    .attribute_not_found());
                 }
                 has_creation |= column == "creation_timestamp_ms";
                 has_model_id |= column == "model_id";

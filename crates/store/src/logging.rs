@@ -117,9 +117,11 @@ async fn insert_model_metrics(
             .await
             .map_err(db_error)?;
         if exists.is_none() {
-            return Err(Error::not_found(format!(
-                "Logged model with ID '{model_id}' not found."
-            )));
+            // MLflow reports this as the database's foreign-key failure: BAD_REQUEST.
+            return Err(Error::new(
+                trackway_core::ErrorCode::BadRequest,
+                format!("Logged model with ID '{model_id}' not found."),
+            ));
         }
     }
     for chunk in linked.chunks(INSERT_CHUNK / 2) {

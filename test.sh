@@ -3,8 +3,9 @@
 #
 #   ./test.sh
 #
-# Needs: the Rust toolchain, python3 (3.10+) with venv and pip, a reachable PyPI, and the
-# PostgreSQL server binaries (Debian: postgresql). Where a PostgreSQL server already answers on
+# Needs: the Rust toolchain, python3 (3.10+) with venv and pip, curl, a reachable PyPI, and the
+# PostgreSQL server binaries (Debian: postgresql). S3 tests run against moto's server, which this
+# script installs from PyPI into .venv/tools and starts on a free loopback port. Where a PostgreSQL server already answers on
 # 127.0.0.1:5432 (trust auth for user postgres) the tests use it; otherwise this script starts a
 # throwaway cluster with initdb/pg_ctl and removes it at the end.
 #
@@ -24,7 +25,9 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 pg_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 PG_TMP=""
+MOTO_PID=""
 cleanup() {
+  [[ -n "$MOTO_PID" ]] && kill "$MOTO_PID" 2>/dev/null
   if [[ -n "$PG_TMP" ]]; then
     as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast stop >/dev/null 2>&1 || true
     rm -rf "$PG_TMP"
@@ -60,6 +63,23 @@ else
     -o "-h 127.0.0.1 -p $PG_PORT -k $PG_TMP" start >/dev/null
   export TRACKWAY_TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/postgres"
 fi
+
+# --- S3: moto's server from PyPI, on loopback --------------------------------------------------------
+TOOLS="$ROOT/.venv/tools"
+if ! "$TOOLS/bin/python" -c "import moto" 2>/dev/null; then
+  say "Installing moto[server] (the S3-compatible test server) into $TOOLS"
+  rm -rf "$TOOLS"
+  python3 -m venv "$TOOLS"
+  "$TOOLS/bin/pip" install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+fi
+S3_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+"$TOOLS/bin/moto_server" -H 127.0.0.1 -p "$S3_PORT" >"${TMPDIR:-/tmp}/trackway-moto-$S3_PORT.log" 2>&1 &
+MOTO_PID=$!
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$S3_PORT/" >/dev/null && break; sleep 0.1; done
+export TRACKWAY_TEST_S3_ENDPOINT="http://127.0.0.1:$S3_PORT"
+export MLFLOW_S3_ENDPOINT_URL="$TRACKWAY_TEST_S3_ENDPOINT"
+export AWS_ACCESS_KEY_ID=trackway-test AWS_SECRET_ACCESS_KEY=trackway-test AWS_DEFAULT_REGION=us-east-1
+say "S3: moto on $TRACKWAY_TEST_S3_ENDPOINT"
 
 # --- Rust ----------------------------------------------------------------------------------------
 say "cargo fmt --check"

@@ -35,7 +35,81 @@ pub enum Command {
     ///   trackway server
     ///   trackway server --backend-store-uri postgresql://mlflow@db/mlflow --host 0.0.0.0
     #[command(verbatim_doc_comment, disable_help_flag = true)]
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
+
+    /// Permanently delete runs in the deleted lifecycle stage, and their artifacts.
+    ///
+    /// Deleting a run (from a client or the UI) only marks it deleted; its metadata and
+    /// artifacts stay until this command removes them, like `mlflow gc`. Run it against the same
+    /// database and artifact settings as the server.
+    ///
+    /// Examples:
+    ///   trackway gc --older-than 30d
+    ///   trackway gc --run-ids 0f1e...,9a8b... --artifacts-destination s3://bucket/mlflow
+    #[command(verbatim_doc_comment)]
+    Gc(GcArgs),
+}
+
+/// `trackway gc`'s flags.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Database whose deleted runs are removed.
+    #[arg(
+        long,
+        env = "MLFLOW_BACKEND_STORE_URI",
+        value_name = "URI",
+        default_value = "sqlite:///mlflow.db"
+    )]
+    pub backend_store_uri: String,
+
+    /// Where the server stores proxied artifacts (mlflow-artifacts:/ locations).
+    #[arg(
+        long,
+        env = "MLFLOW_ARTIFACTS_DESTINATION",
+        value_name = "URI",
+        default_value = "./mlartifacts"
+    )]
+    pub artifacts_destination: String,
+
+    /// The server's default artifact root, when runs store artifacts there directly.
+    #[arg(long, env = "MLFLOW_DEFAULT_ARTIFACT_ROOT", value_name = "URI")]
+    pub default_artifact_root: Option<String>,
+
+    /// Only runs deleted at least this long ago, e.g. 30d, 12h, 1d2h30m, 90s (default: all).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration_ms)]
+    pub older_than: Option<i64>,
+
+    /// Only these runs (comma-separated); each must be deleted.
+    #[arg(long, value_delimiter = ',', value_name = "IDS")]
+    pub run_ids: Vec<String>,
+}
+
+/// Parses `1d2h3m4s`-style durations into milliseconds.
+pub fn parse_duration_ms(text: &str) -> Result<i64, String> {
+    let mut total: i64 = 0;
+    let mut number = String::new();
+    for c in text.trim().chars() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        let unit: i64 = match c {
+            'd' => 86_400_000,
+            'h' => 3_600_000,
+            'm' => 60_000,
+            's' => 1_000,
+            _ => return Err(format!("unknown unit {c:?} in {text:?}: use d, h, m and s")),
+        };
+        let value: i64 = number
+            .parse()
+            .map_err(|_| format!("expected a number before {c:?} in {text:?}"))?;
+        total = total.saturating_add(value.saturating_mul(unit));
+        number.clear();
+    }
+    if !number.is_empty() || text.trim().is_empty() {
+        return Err(format!("{text:?} is not a duration like 30d or 1d2h3m4s"));
+    }
+    Ok(total)
 }
 
 /// `trackway server`'s flags: `mlflow server`'s, with the same environment variables.
@@ -194,9 +268,23 @@ mod tests {
     }
 
     #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("30d"), Ok(30 * 86_400_000));
+        assert_eq!(
+            parse_duration_ms("1d2h3m4s"),
+            Ok(86_400_000 + 2 * 3_600_000 + 3 * 60_000 + 4_000)
+        );
+        assert_eq!(parse_duration_ms("0s"), Ok(0));
+        assert!(parse_duration_ms("30").is_err());
+        assert!(parse_duration_ms("3w").is_err());
+    }
+
+    #[test]
     fn defaults_match_mlflow() {
         let cli = Cli::try_parse_from(["trackway", "server"]).unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("expected the server command")
+        };
         assert_eq!(args.backend_store_uri, "sqlite:///mlflow.db");
         assert_eq!(args.host, "127.0.0.1");
         assert_eq!(args.port, 5000);
@@ -211,7 +299,9 @@ mod tests {
             "4",
         ])
         .unwrap();
-        let Command::Server(args) = cli.command;
+        let Command::Server(args) = cli.command else {
+            panic!("expected the server command")
+        };
         assert!(!args.serve_artifacts());
         assert_eq!(args.port, 6000);
     }

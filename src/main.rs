@@ -5,6 +5,7 @@
 //! start script changes by one word.
 
 mod cli;
+mod gc;
 mod server;
 
 use clap::Parser;
@@ -24,7 +25,8 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            cli::Command::Server(args) => server::run(args).await,
+            cli::Command::Server(args) => server::run(*args).await,
+            cli::Command::Gc(args) => gc::run(args).await,
         }
     });
     match result {

@@ -12,7 +12,7 @@ use trackway_store::Store;
 use crate::cli::ServerArgs;
 
 /// Makes a relative local path absolute (as MLflow does for artifact roots), leaving URIs alone.
-fn absolute_local(location: &str) -> anyhow::Result<String> {
+pub fn absolute_local(location: &str) -> anyhow::Result<String> {
     let has_scheme = location
         .split_once("://")
         .is_some_and(|(scheme, _)| !scheme.is_empty())
@@ -62,9 +62,12 @@ fn warn_about_compatibility_flags(args: &ServerArgs) {
 
 /// Opens the storage roots the server may use: the proxied destination and, when it names a
 /// local directory or a bucket, the default artifact root.
-fn artifact_roots(args: &ServerArgs, default_artifact_root: &str) -> anyhow::Result<ArtifactRoots> {
-    let proxy = if args.serve_artifacts() {
-        let destination = absolute_local(&args.artifacts_destination)?;
+pub fn artifact_roots(
+    artifacts_destination: Option<&str>,
+    default_artifact_root: &str,
+) -> anyhow::Result<ArtifactRoots> {
+    let proxy = if let Some(destination) = artifacts_destination {
+        let destination = absolute_local(destination)?;
         Some(
             ArtifactRepo::open(&destination)
                 .with_context(|| format!("cannot open --artifacts-destination {destination}"))?,
@@ -156,7 +159,10 @@ async fn shutdown_signal() {
 /// Runs the server until it is told to stop.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (config, default_artifact_root) = config(&args)?;
-    let artifacts = artifact_roots(&args, &default_artifact_root)?;
+    let destination = args
+        .serve_artifacts()
+        .then_some(args.artifacts_destination.as_str());
+    let artifacts = artifact_roots(destination, &default_artifact_root)?;
     let store = Store::open(&args.backend_store_uri, &default_artifact_root)
         .await
         .with_context(|| {

@@ -1,8 +1,9 @@
 """Runs the shared acceptance scenarios (../shared/acceptance, unchanged) against Trackway.
 
-For each backend it starts a fresh `trackway server`, points MLFLOW_TRACKING_URI at it and runs
-pytest on the shared folder with the current Python (whose MLflow client version is the one
-under test). Usage: python tests/run_acceptance.py [--backend sqlite|postgres ...]
+For each deployment (SQLite with local artifacts, PostgreSQL with S3 artifacts) it starts a
+fresh `trackway server`, points MLFLOW_TRACKING_URI at it and runs pytest on the shared folder
+with the current Python (whose MLflow client version is the one under test).
+Usage: python tests/run_acceptance.py [--deployment sqlite+local|postgres+s3 ...]
 """
 import argparse
 import os
@@ -12,32 +13,29 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "python"))
-from conftest import ROOT, Server, new_pg_database  # noqa: E402
+from conftest import ROOT, Server, new_bucket, new_pg_database  # noqa: E402
 
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance"
 
-# The scenarios the finished issues cover. The rest of the folder needs artifacts and the model
-# registry, which later issues add.
-SCENARIOS = [
-    "test_tracking.py::test_search_filter_grammar",
-    "test_tracking.py::test_special_metric_values_and_lifecycle",
-    "test_tracking.py::test_dataset_lineage",
-]
+# The scenarios the finished issues cover; test_registry.py arrives with the model registry.
+SCENARIOS = ["test_tracking.py", "test_artifacts.py"]
 
 
-def run(backend):
+def run(deployment):
     drop = None
-    with tempfile.TemporaryDirectory(prefix=f"trackway-acceptance-{backend}-") as tmp:
-        if backend == "sqlite":
+    with tempfile.TemporaryDirectory(prefix=f"trackway-acceptance-{deployment}-") as tmp:
+        if deployment == "sqlite+local":
             uri = f"sqlite:///{tmp}/mlflow.db"
+            artifacts = ["--artifacts-destination", f"{tmp}/mlartifacts"]
         else:
             uri, drop = new_pg_database()
-        server = Server(uri, Path(tmp) / "server")
+            artifacts = ["--artifacts-destination", f"s3://{new_bucket()}/mlflow"]
+        server = Server(uri, Path(tmp) / "server", artifacts)
         try:
             env = {**os.environ, "MLFLOW_TRACKING_URI": server.url}
             args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-W", "ignore",
                     *[str(ACCEPTANCE / s) for s in SCENARIOS]]
-            print(f"== acceptance on {backend} with {mlflow_version()}: {' '.join(SCENARIOS)}", flush=True)
+            print(f"== acceptance on {deployment} with {mlflow_version()}: {' '.join(SCENARIOS)}", flush=True)
             code = subprocess.call(args, cwd=ACCEPTANCE, env=env)
         finally:
             stopped = server.stop()
@@ -61,9 +59,9 @@ def main():
               "../shared/acceptance next to the project")
         return 2
     parser = argparse.ArgumentParser()
-    parser.add_argument("--backend", action="append", choices=["sqlite", "postgres"])
-    backends = parser.parse_args().backend or ["sqlite", "postgres"]
-    failures = [b for b in backends if run(b) != 0]
+    parser.add_argument("--deployment", action="append", choices=["sqlite+local", "postgres+s3"])
+    deployments = parser.parse_args().deployment or ["sqlite+local", "postgres+s3"]
+    failures = [d for d in deployments if run(d) != 0]
     if failures:
         print(f"acceptance scenarios failed on: {', '.join(failures)}")
         return 1

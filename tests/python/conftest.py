@@ -118,6 +118,53 @@ def new_pg_database():
     return uri, drop
 
 
+def s3_endpoint():
+    url = os.environ.get("TRACKWAY_TEST_S3_ENDPOINT")
+    if not url:
+        if os.environ.get("TRACKWAY_SKIP_S3") == "1":
+            return None
+        pytest.exit("TRACKWAY_TEST_S3_ENDPOINT is not set (or set TRACKWAY_SKIP_S3=1)", returncode=2)
+    return url
+
+
+def new_bucket():
+    """A new bucket on the test S3 server (which accepts any credentials)."""
+    name = f"trackway-e2e-{uuid.uuid4().hex[:16]}"
+    requests.put(f"{s3_endpoint()}/{name}", timeout=10).raise_for_status()
+    return name
+
+
+class Deployment:
+    """A database and an artifact store, as a server is started on them."""
+
+    def __init__(self, kind, backend_uri, artifact_args, artifacts_root, bucket=None, drop=None):
+        self.kind = kind
+        self.backend_uri = backend_uri
+        self.artifact_args = artifact_args
+        self.artifacts_root = artifacts_root
+        self.bucket = bucket
+        self.drop = drop
+
+
+# The two set-ups the issues require: SQLite with local artifacts, PostgreSQL with S3.
+DEPLOYMENTS = ["sqlite+local", "postgres+s3"]
+
+
+@pytest.fixture(params=DEPLOYMENTS)
+def deployment(request, tmp_path):
+    if request.param == "sqlite+local":
+        root = tmp_path / "mlartifacts"
+        yield Deployment(request.param, f"sqlite:///{tmp_path / 'mlflow.db'}",
+                         ["--artifacts-destination", str(root)], root)
+        return
+    if pg_admin_url() is None or s3_endpoint() is None:
+        pytest.skip("PostgreSQL or S3 deliberately disabled")
+    uri, drop = new_pg_database()
+    bucket = new_bucket()
+    yield Deployment(request.param, uri, ["--artifacts-destination", f"s3://{bucket}/mlflow"], None, bucket)
+    drop()
+
+
 BACKENDS = ["sqlite", "postgres"]
 
 
@@ -135,11 +182,12 @@ def backend_uri(request, tmp_path):
 
 
 @pytest.fixture
-def server(backend_uri, tmp_path):
-    """A fresh Trackway server on each backend; the MLflow client points at it."""
+def server(deployment, tmp_path):
+    """A fresh Trackway server on each deployment; the MLflow client points at it."""
     import mlflow
 
-    srv = Server(backend_uri, tmp_path / "server")
+    srv = Server(deployment.backend_uri, tmp_path / "server", deployment.artifact_args)
+    srv.deployment = deployment
     previous = os.environ.get("MLFLOW_TRACKING_URI")
     os.environ["MLFLOW_TRACKING_URI"] = srv.url
     mlflow.set_tracking_uri(srv.url)

@@ -18,6 +18,9 @@ const ENDPOINT_VARIABLES: &[&str] = &[
     "AWS_ENDPOINT_URL",
 ];
 
+/// Size of the parts of a multipart upload.
+const PART_SIZE: usize = 8 << 20;
+
 /// An S3 bucket and key prefix.
 #[derive(Debug, Clone)]
 pub struct ObjectRepo {
@@ -75,7 +78,11 @@ impl ObjectRepo {
     /// Streams an upload; `BufWriter` switches to a multipart upload past its buffer, so memory
     /// stays bounded whatever the size.
     pub async fn put(&self, rel: &str, mut body: ByteStream) -> Result<u64> {
-        let mut writer = BufWriter::new(self.store.clone(), key(&self.prefix, rel));
+        // Parts of 8 MiB (S3's minimum is 5 MiB), two in flight: memory stays near 24 MiB per
+        // upload whatever the file size.
+        let mut writer =
+            BufWriter::with_capacity(self.store.clone(), key(&self.prefix, rel), PART_SIZE)
+                .with_max_concurrency(2);
         let mut size = 0u64;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {

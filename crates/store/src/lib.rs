@@ -40,7 +40,7 @@ pub use db::{Backend, DatabaseUri, OpenError};
 pub use history::MetricPage;
 pub use logged_models::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 pub use logging::{DatasetInputSpec, MetricSpec};
-pub use runs::NewRun;
+pub use runs::{DeletedRun, NewRun};
 pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
 
 /// The tracking store: experiments, runs and everything logged to them.

@@ -410,3 +410,87 @@ impl Store {
         tx.commit().await.map_err(db_error)
     }
 }
+
+/// A run that garbage collection may remove.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeletedRun {
+    /// The run.
+    pub run_id: String,
+    /// Where its artifacts are.
+    pub artifact_uri: String,
+}
+
+impl Store {
+    /// Runs deleted at least `older_than_ms` ago (all deleted runs when `run_ids` is empty,
+    /// else only those, which must be deleted).
+    pub async fn deleted_runs(
+        &self,
+        older_than_ms: i64,
+        run_ids: &[String],
+    ) -> Result<Vec<DeletedRun>> {
+        let cutoff = now_ms() - older_than_ms;
+        let rows = sqlx::query(
+            "SELECT run_uuid, artifact_uri, deleted_time FROM runs WHERE lifecycle_stage = 'deleted' \
+             ORDER BY run_uuid",
+        )
+        .fetch_all(&self.pools.read)
+        .await
+        .map_err(db_error)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
+            let deleted_time: Option<i64> = row.try_get("deleted_time").map_err(db_error)?;
+            if !run_ids.is_empty() && !run_ids.contains(&run_id) {
+                continue;
+            }
+            // Runs deleted before MLflow recorded deletion times count as old.
+            if deleted_time.is_some_and(|t| t > cutoff) {
+                continue;
+            }
+            out.push(DeletedRun {
+                artifact_uri: row
+                    .try_get::<Option<String>, _>("artifact_uri")
+                    .map_err(db_error)?
+                    .unwrap_or_default(),
+                run_id,
+            });
+        }
+        for id in run_ids {
+            if !out.iter().any(|r| &r.run_id == id) {
+                return Err(Error::invalid(format!(
+                    "Run {id} is not in the deleted lifecycle stage (or was deleted too recently). \
+                     Only deleted runs can be permanently deleted."
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a deleted run and everything logged to it, for good.
+    pub async fn purge_run(&self, run_id: &str) -> Result<()> {
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        let state = run_state(&mut tx, run_id).await?;
+        if state.lifecycle_stage != LifecycleStage::Deleted {
+            return Err(Error::invalid(format!(
+                "Run {run_id} is not deleted; only deleted runs can be purged."
+            )));
+        }
+        for statement in [
+            "DELETE FROM metrics WHERE run_uuid = $1",
+            "DELETE FROM latest_metrics WHERE run_uuid = $1",
+            "DELETE FROM params WHERE run_uuid = $1",
+            "DELETE FROM tags WHERE run_uuid = $1",
+            "DELETE FROM input_tags WHERE input_uuid IN (SELECT input_uuid FROM inputs WHERE destination_type = 'RUN' AND destination_id = $1)",
+            "DELETE FROM inputs WHERE (destination_type = 'RUN' AND destination_id = $1) OR source_id = $1",
+            "DELETE FROM logged_model_metrics WHERE run_id = $1",
+            "DELETE FROM runs WHERE run_uuid = $1",
+        ] {
+            sqlx::query(statement)
+                .bind(run_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+        }
+        tx.commit().await.map_err(db_error)
+    }
+}

@@ -99,11 +99,19 @@ ARTIFACT_DIVERGENCES = {
 }
 
 
+# The recording was made with a local destination. Object storage has no directories: a PUT
+# under an existing file's name succeeds there (as it would for MLflow on S3), so the listings
+# made afterwards differ. These cases may differ on S3 only.
+OBJECT_STORAGE_SEMANTICS = {"ma-put-under-a-file", "ma-list-dir", "ma-list-file-path"}
+
+
 def test_artifacts_and_logged_models_match_mlflow(server):
     mismatches = compare.run(server.url, fixture=str(compare.HERE / "mlflow-3.17.2-artifacts.json"))
+    on_s3 = server.deployment.bucket is not None
     unexplained = [
         m for m in mismatches
         if m.severity == "hard" and (m.case, m.kind) not in ARTIFACT_DIVERGENCES
         and not (m.case == "ma-post-file" and m.kind in ("content_type", "header"))
+        and not (on_s3 and m.case in OBJECT_STORAGE_SEMANTICS)
     ]
     assert not unexplained, compare.format_report(unexplained)

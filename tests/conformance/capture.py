@@ -4,6 +4,8 @@
     python capture.py --url http://127.0.0.1:5901 [--out mlflow-3.17.2.json]
     python capture.py --url http://127.0.0.1:5902 --cases cases_artifacts
                                         # -> mlflow-3.17.2-artifacts.json (its FIXTURE)
+    python capture.py --url http://127.0.0.1:5903 --cases cases_registry
+                                        # -> mlflow-3.17.2-registry.json
 
 The server must be fresh (empty backend store): cases create experiments and runs and
 rely on MLflow's sequential experiment ids and default orders. This script starts nothing.
@@ -214,7 +216,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--url", required=True)
     ap.add_argument("--cases", default="cases",
-                    help="cases module in this folder (default: cases; also: cases_artifacts)")
+                    help="cases module in this folder (default: cases; also: cases_artifacts, "
+                         "cases_registry)")
     ap.add_argument("--out", help="output file (default: the module's FIXTURE, else "
                                   f"{DEFAULT_FIXTURE.name})")
     ap.add_argument("--quiet", action="store_true")

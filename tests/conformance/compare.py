@@ -4,6 +4,7 @@
     python compare.py --url http://127.0.0.1:5000 [--fixture mlflow-3.17.2.json]
                       [--hard-only] [--only REGEX] [--rewrite OLD=NEW]
     python compare.py --url ... --fixture mlflow-3.17.2-artifacts.json   # artifacts + logged models
+    python compare.py --url ... --fixture mlflow-3.17.2-registry.json    # model registry
 
 The target server must be fresh (empty store, only the Default experiment). Requests are
 rebuilt from the recorded templates, with the target's own captured ids substituted.
@@ -29,12 +30,17 @@ the tracking recording has none, so all of the following is off for it:
   json_string_tags      tag keys whose values are JSON text: compared as parsed, key order free
   normalise_base_url    the server's own base URL becomes "<base-url>" in strings, headers
                         and text bodies (redirect Location headers, HTML redirect pages)
+  unordered_list_keys   further keys whose lists are compared as multisets wherever they
+                        appear (besides tags, params, ...), e.g. latest_versions, aliases
+  message_redactions    [[regex, replacement], ...] applied to error messages on both sides,
+                        for server-local text such as the backend store path or the server's
+                        working directory
 Error bodies of the form {"detail": "..."} (FastAPI's own errors) are compared like error
 bodies: the key set is hard, the text soft.
 
 Exit status: 0 when there is no mismatch (no hard one with --hard-only), 1 otherwise.
 From pytest: `mismatches = compare.run(url)` or
-`compare.run(url, fixture="mlflow-3.17.2-artifacts.json")`.
+`compare.run(url, fixture="mlflow-3.17.2-artifacts.json")` (or "mlflow-3.17.2-registry.json").
 """
 
 import argparse
@@ -98,6 +104,8 @@ class Normaliser:
     random_name_keys: tuple = ("run_name",)
     json_string_tags: tuple = ()
     base_url: str = ""  # with normalise_base_url: replaced by "<base-url>" everywhere
+    unordered_keys: tuple = ()  # unordered_list_keys: compared as multisets, like tags
+    redactions: tuple = ()  # message_redactions: (regex, replacement) pairs for messages
 
     def __post_init__(self):
         if self.base_url:
@@ -129,6 +137,8 @@ class Normaliser:
         if key in self.random_name_keys and RANDOM_RUN_NAME.match(s):
             return "<random-run-name>"
         if key == "message":
+            for pattern, replacement in self.redactions:
+                s = re.sub(pattern, replacement, s)
             s = EXP_ID_IN_TEXT.sub(
                 lambda m: m.group(1) + (f"<var:{self.digit[m.group(2)]}>" if m.group(2) in self.digit else m.group(2)), s)
             s = NOWISH_IN_TEXT.sub(lambda m: "<now>" if self._now(int(m.group(0))) else m.group(0), s)
@@ -162,7 +172,8 @@ class Normaliser:
             return out
         if isinstance(v, list):
             out = [self.value(x, key, parent_key) for x in v]
-            if key in UNORDERED_LIST_KEYS or (key == "metrics" and parent_key == "data"):
+            if key in UNORDERED_LIST_KEYS or key in self.unordered_keys \
+                    or (key == "metrics" and parent_key == "data"):
                 out.sort(key=lambda x: json.dumps(x, sort_keys=True))
             return out
         if isinstance(v, str):
@@ -367,7 +378,9 @@ def run(url, fixture=None, rewrite=(), log=None):
         url, templates, log, tuple(opts.get("recorded_headers", RECORDED_HEADERS)))
     tok = _token_vars(fx)
     extra = {"random_name_keys": tuple(opts.get("random_name_keys", ("run_name",))),
-             "json_string_tags": tuple(opts.get("json_string_tags", ()))}
+             "json_string_tags": tuple(opts.get("json_string_tags", ())),
+             "unordered_keys": tuple(opts.get("unordered_list_keys", ())),
+             "redactions": tuple(tuple(r) for r in opts.get("message_redactions", ()))}
     nb = bool(opts.get("normalise_base_url"))
     norm_rec = Normaliser(fx["vars"], (fx["started_ms"], fx["finished_ms"]), tok, [], **extra,
                           base_url=fx["server"]["url"].rstrip("/") if nb else "")
@@ -414,7 +427,7 @@ def main(argv=None):
     ap.add_argument("--url", required=True, help="base URL of a fresh server")
     ap.add_argument("--fixture", default=str(DEFAULT_FIXTURE),
                     help="recording to replay (default: the tracking recording; also "
-                         "mlflow-3.17.2-artifacts.json)")
+                         "mlflow-3.17.2-artifacts.json, mlflow-3.17.2-registry.json)")
     ap.add_argument("--hard-only", action="store_true", help="exit 0 when only soft mismatches remain")
     ap.add_argument("--only", help="report only cases whose name matches this regex (all cases still run)")
     ap.add_argument("--rewrite", action="append", default=[], metavar="OLD=NEW",

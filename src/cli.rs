@@ -48,6 +48,50 @@ pub enum Command {
     ///   trackway gc --run-ids 0f1e...,9a8b... --artifacts-destination s3://bucket/mlflow
     #[command(verbatim_doc_comment)]
     Gc(GcArgs),
+
+    /// Work with registered models on a running server.
+    #[command(subcommand)]
+    Models(ModelsCommand),
+}
+
+/// `trackway models` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ModelsCommand {
+    /// Print where a registered model version's files physically are.
+    ///
+    /// Resolves models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE or
+    /// models:/NAME/latest to one version and prints the storage location of its files, such
+    /// as s3://bucket/prefix/1/models/m-.../artifacts when the server proxies artifacts to S3:
+    /// the value a KServe InferenceService needs as storageUri. --json prints the name,
+    /// version, run, source and location.
+    ///
+    /// Examples:
+    ///   trackway models resolve models:/churn@production
+    ///   trackway models resolve models:/churn/3 --json --tracking-uri http://mlflow:5000
+    #[command(verbatim_doc_comment)]
+    Resolve(ResolveArgs),
+}
+
+/// `trackway models resolve`'s arguments.
+#[derive(Debug, Args)]
+pub struct ResolveArgs {
+    /// The model URI: models:/NAME@ALIAS, models:/NAME/VERSION, models:/NAME/STAGE or
+    /// models:/NAME/latest.
+    #[arg(value_name = "MODEL_URI")]
+    pub model_uri: String,
+
+    /// The running server to ask.
+    #[arg(
+        long,
+        env = "MLFLOW_TRACKING_URI",
+        value_name = "URL",
+        default_value = "http://127.0.0.1:5000"
+    )]
+    pub tracking_uri: String,
+
+    /// Print name, version, run, source and location as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `trackway gc`'s flags.

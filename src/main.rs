@@ -6,6 +6,7 @@
 
 mod cli;
 mod gc;
+mod models;
 mod server;
 
 use clap::Parser;
@@ -27,6 +28,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             cli::Command::Server(args) => server::run(*args).await,
             cli::Command::Gc(args) => gc::run(args).await,
+            cli::Command::Models(cli::ModelsCommand::Resolve(args)) => models::resolve(args).await,
         }
     });
     match result {

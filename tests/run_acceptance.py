@@ -17,8 +17,8 @@ from conftest import ROOT, Server, new_bucket, new_pg_database  # noqa: E402
 
 ACCEPTANCE = ROOT.parent / "shared" / "acceptance"
 
-# The scenarios the finished issues cover; test_registry.py arrives with the model registry.
-SCENARIOS = ["test_tracking.py", "test_artifacts.py"]
+# The scenarios the finished issues cover.
+SCENARIOS = ["test_tracking.py", "test_artifacts.py", "test_registry.py"]
 
 
 def run(deployment):

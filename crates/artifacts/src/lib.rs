@@ -22,6 +22,7 @@
 //! two, and an enum needs no boxed futures. The same test suite runs against both.
 
 mod credentials;
+pub use credentials::install_crypto_provider;
 pub mod local;
 pub mod object;
 

@@ -454,3 +454,140 @@ pub struct LoggedModel {
     /// Params and metrics.
     pub data: LoggedModelData,
 }
+
+/// An alias of a registered model, as the model prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegisteredModelAlias {
+    /// The alias.
+    pub alias: String,
+    /// The version it points to, as a string.
+    pub version: String,
+}
+
+/// A version of a registered model (`ModelVersion`).
+///
+/// Optional fields print only when set, as MLflow's entity does: a version created through the
+/// API always has a description and a run link (possibly empty), one updated without a
+/// description has none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelVersion {
+    /// Registered model name.
+    pub name: String,
+    /// Version number, printed as a string.
+    pub version: String,
+    /// Milliseconds since the epoch.
+    pub creation_timestamp: i64,
+    /// Milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_timestamp: Option<i64>,
+    /// `None`, `Staging`, `Production` or `Archived`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_stage: Option<String>,
+    /// Description.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Where the client said the files are.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// The run that produced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_id: Option<String>,
+    /// Always `READY`: registration copies nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Why the status is what it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status_message: Option<String>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+    /// Link to the run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run_link: Option<String>,
+    /// Aliases pointing here; MLflow fills them only on single-version answers.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+    /// Where the files are, after resolving `models:/` sources (not printed by MLflow).
+    #[serde(skip)]
+    pub storage_location: Option<String>,
+}
+
+/// A registered model with its latest version per stage, tags and aliases.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RegisteredModel {
+    /// Unique name.
+    pub name: String,
+    /// Milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub creation_timestamp: Option<i64>,
+    /// Milliseconds since the epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_updated_timestamp: Option<i64>,
+    /// Description; an empty one is not printed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The highest version in each stage.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub latest_versions: Vec<ModelVersion>,
+    /// Tags.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<KeyValue>,
+    /// Aliases.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<RegisteredModelAlias>,
+}
+
+/// A model version's stage. MLflow accepts any capitalisation and stores the canonical one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Not staged.
+    None,
+    /// Staging.
+    Staging,
+    /// Production.
+    Production,
+    /// Archived.
+    Archived,
+}
+
+impl Stage {
+    /// Every stage a client may name, in MLflow's order.
+    pub const ALL: [Stage; 4] = [
+        Stage::None,
+        Stage::Staging,
+        Stage::Production,
+        Stage::Archived,
+    ];
+
+    /// The stored and printed spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// Parses a stage name in any capitalisation, with MLflow's message for anything else.
+    pub fn parse(name: &str) -> crate::Result<Stage> {
+        Stage::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                crate::Error::invalid(format!(
+                    "Invalid Model Version stage: {name}. Value must be one of None, Staging, \
+                     Production, Archived."
+                ))
+            })
+    }
+
+    /// Whether `archive_existing_versions` may be used when moving into this stage.
+    pub fn is_active(self) -> bool {
+        matches!(self, Stage::Staging | Stage::Production)
+    }
+}
+
+/// The stage MLflow gives a deleted version, whose row stays so that its number is never
+/// reused.
+pub const STAGE_DELETED_INTERNAL: &str = "Deleted_Internal";

@@ -1251,6 +1251,319 @@ fn py_bytes_repr(bytes: &[u8]) -> String {
     out
 }
 
+// ---------------------------------------------------------------------------------------------
+// Model registry (`SearchModelUtils`, `SearchModelVersionUtils` and the SQL store's checks)
+
+/// Which registry search a filter belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrySearch {
+    /// `registered-models/search`.
+    RegisteredModels,
+    /// `model-versions/search`.
+    ModelVersions,
+}
+
+impl RegistrySearch {
+    fn attributes(self) -> &'static [&'static str] {
+        match self {
+            RegistrySearch::RegisteredModels => &["name"],
+            RegistrySearch::ModelVersions => &["name", "version_number", "run_id", "source_path"],
+        }
+    }
+
+    fn list_keys(self) -> &'static [&'static str] {
+        match self {
+            RegistrySearch::RegisteredModels => &["name"],
+            RegistrySearch::ModelVersions => &["name", "run_id"],
+        }
+    }
+}
+
+const MODEL_VERSION_NUMERIC_ATTRIBUTES: &[&str] = &[
+    "version_number",
+    "creation_timestamp",
+    "last_updated_timestamp",
+];
+
+fn registry_identifier(identifier: &str, valid: &[&str]) -> Result<(EntityType, String)> {
+    let (entity, key) = match identifier.split_once('.') {
+        None => (EntityType::Attribute, identifier),
+        Some((entity, key)) => {
+            let entity = match entity {
+                "attribute" => EntityType::Attribute,
+                "tag" | "tags" => EntityType::Tag,
+                other => {
+                    return Err(Error::invalid(format!(
+                        "Invalid entity type '{other}'. Valid entity types are ('attribute', \
+                         'tag', 'tags')"
+                    )));
+                }
+            };
+            (entity, key)
+        }
+    };
+    // MLflow checks the attribute name before it strips quotes and backticks.
+    if entity == EntityType::Attribute && !valid.contains(&key) {
+        return Err(Error::invalid(format!(
+            "Invalid attribute key '{key}' specified. Valid keys are '{}'",
+            py_set(valid)
+        )));
+    }
+    Ok((
+        entity,
+        trim_backticks(&strip_quotes(key, false)?).to_string(),
+    ))
+}
+
+/// A registry filter operand before the store's checks: MLflow's parser keeps a float as a
+/// float, which its store then refuses for `version_number` after checking the comparator.
+enum RegistryOperand {
+    Value(Value),
+    Float(String),
+}
+
+fn registry_value(
+    search: RegistrySearch,
+    entity: EntityType,
+    key: &str,
+    token: &Token,
+) -> Result<RegistryOperand> {
+    if entity == EntityType::Tag {
+        return Ok(RegistryOperand::Value(Value::Str(string_value(
+            entity, token,
+        )?)));
+    }
+    let value = match token {
+        Token::Str(raw) | Token::Identifier(raw) => Value::Str(strip_quotes(raw, true)?),
+        Token::Parenthesis(raw) => {
+            let keys = search.list_keys();
+            if !keys.contains(&key) {
+                let list: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+                return Err(Error::invalid(format!(
+                    "Only [{}] attributes support comparison with a list of quoted string values.",
+                    list.join(", ")
+                )));
+            }
+            Value::List(parse_string_list(raw)?)
+        }
+        Token::Number { text, integer } if search == RegistrySearch::ModelVersions => {
+            if !MODEL_VERSION_NUMERIC_ATTRIBUTES.contains(&key) {
+                return Err(Error::invalid(format!(
+                    "Only the '{}' attributes support comparison with numeric values.",
+                    py_set(MODEL_VERSION_NUMERIC_ATTRIBUTES)
+                )));
+            }
+            if !integer {
+                return Ok(RegistryOperand::Float(text.clone()));
+            }
+            Value::Number(number_value(text)?)
+        }
+        other => {
+            return Err(Error::invalid(format!(
+                "Expected a quoted string value or a list of quoted string values for \
+                 attributes. Got value {}",
+                other.raw()
+            )));
+        }
+    };
+    Ok(RegistryOperand::Value(value))
+}
+
+/// Parses a `registered-models/search` or `model-versions/search` filter with the checks of
+/// MLflow's parser and SQL store. Attribute keys stay as the client wrote them (`name`,
+/// `version_number`, `run_id`, `source_path`); a `version_number` value is a number.
+pub fn parse_registry_filter(search: RegistrySearch, filter: &str) -> Result<Vec<Clause>> {
+    if filter.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut clauses = Vec::new();
+    for raw in split_comparisons(filter, false)? {
+        let (entity, key) = registry_identifier(&raw.identifier, search.attributes())?;
+        let Some(token) = raw.value else {
+            return Err(Error::invalid(
+                "Invalid comparison clause. Expected 3 tokens found 2",
+            ));
+        };
+        let operand = registry_value(search, entity, &key, &token)?;
+        let text = raw.comparator.to_ascii_uppercase();
+        let comparator = Comparator::parse(&text);
+        let (comparator, value) = if entity == EntityType::Tag {
+            let comparator = match comparator {
+                Some(
+                    c @ (Comparator::Eq | Comparator::Ne | Comparator::Like | Comparator::ILike),
+                ) => c,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "Invalid comparator for tag: {text}"
+                    )));
+                }
+            };
+            (comparator, operand)
+        } else if key == "version_number" {
+            let comparator = comparator.filter(|c| c.is_numeric()).ok_or_else(|| {
+                Error::invalid(format!("Invalid comparator for attribute {key}: {text}"))
+            })?;
+            let invalid = |shown: String| {
+                Error::invalid(format!(
+                    "Invalid value for numeric attribute '{key}': {shown}"
+                ))
+            };
+            let number = match &operand {
+                RegistryOperand::Float(text) => return Err(invalid(text.clone())),
+                RegistryOperand::Value(Value::Number(n)) => *n,
+                RegistryOperand::Value(Value::Str(s)) => s
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| invalid(crate::validation::py_repr(s)))?
+                    as f64,
+                RegistryOperand::Value(other) => return Err(invalid(format!("{other:?}"))),
+            };
+            (comparator, RegistryOperand::Value(Value::Number(number)))
+        } else {
+            let list_ok = search.list_keys().contains(&key.as_str());
+            let comparator = match comparator {
+                Some(
+                    c @ (Comparator::Eq | Comparator::Ne | Comparator::Like | Comparator::ILike),
+                ) => c,
+                Some(c @ (Comparator::In | Comparator::NotIn)) if list_ok => c,
+                _ => {
+                    return Err(Error::invalid(format!(
+                        "Invalid comparator for attribute: {text}"
+                    )));
+                }
+            };
+            (comparator, operand)
+        };
+        let RegistryOperand::Value(value) = value else {
+            return Err(Error::invalid(format!(
+                "Only the '{}' attributes support comparison with numeric values.",
+                py_set(MODEL_VERSION_NUMERIC_ATTRIBUTES)
+            )));
+        };
+        clauses.push(Clause {
+            entity,
+            key,
+            comparator,
+            value,
+        });
+    }
+    Ok(clauses)
+}
+
+/// A registered model's sort column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistryOrderKey {
+    /// Model name.
+    Name,
+    /// Version number (model versions only).
+    Version,
+    /// Creation time (model versions only).
+    CreationTime,
+    /// Last update time; also what `timestamp` means for registered models.
+    LastUpdatedTime,
+}
+
+fn duplicate_order_by(order_by: &[String]) -> Error {
+    let list: Vec<String> = order_by.iter().map(|s| format!("'{s}'")).collect();
+    // MLflow raises this without an error code, so it is an INTERNAL_ERROR (500).
+    Error::new(
+        crate::ErrorCode::InternalError,
+        format!(
+            "`order_by` contains duplicate fields: [{}]",
+            list.join(", ")
+        ),
+    )
+}
+
+/// Parses `registered-models/search`'s `order_by`, adding `name ASC` as the tie-breaker.
+pub fn parse_registered_model_order_by(
+    order_by: &[String],
+) -> Result<Vec<(RegistryOrderKey, bool)>> {
+    let mut parsed: Vec<(RegistryOrderKey, bool)> = Vec::new();
+    for element in order_by {
+        let (token, ascending) = split_order_by(element)?;
+        let token = token.trim();
+        let key = match token {
+            "name" => RegistryOrderKey::Name,
+            "timestamp" | "last_updated_timestamp" => RegistryOrderKey::LastUpdatedTime,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "Invalid order by key '{token}' specified. Valid keys are '{{'name', \
+                     'timestamp'}}'"
+                )));
+            }
+        };
+        if parsed.iter().any(|(k, _)| *k == key) {
+            return Err(duplicate_order_by(order_by));
+        }
+        parsed.push((key, ascending));
+    }
+    if !parsed.iter().any(|(k, _)| *k == RegistryOrderKey::Name) {
+        parsed.push((RegistryOrderKey::Name, true));
+    }
+    Ok(parsed)
+}
+
+/// Parses `model-versions/search`'s `order_by` (MLflow's default when empty), adding `name ASC`
+/// and `version DESC` as tie-breakers.
+pub fn parse_model_version_order_by(order_by: &[String]) -> Result<Vec<(RegistryOrderKey, bool)>> {
+    const VALID: &[&str] = &[
+        "name",
+        "version_number",
+        "creation_timestamp",
+        "last_updated_timestamp",
+    ];
+    let default: Vec<String>;
+    let order_by = if order_by.is_empty() {
+        default = vec![
+            "last_updated_timestamp DESC".to_string(),
+            "name ASC".to_string(),
+            "version_number DESC".to_string(),
+        ];
+        &default
+    } else {
+        order_by
+    };
+    let mut parsed: Vec<(RegistryOrderKey, bool)> = Vec::new();
+    for element in order_by {
+        let (token, ascending) = split_order_by(element)?;
+        let (_, key) = match token.trim().split_once('.') {
+            None => ("attribute", token.trim()),
+            Some((entity @ ("attribute" | "tag" | "tags"), key)) => (entity, key),
+            Some((other, _)) => {
+                return Err(Error::invalid(format!(
+                    "Invalid entity type '{other}'. Valid entity types are ('attribute', 'tag', \
+                     'tags')"
+                )));
+            }
+        };
+        let key = trim_backticks(&strip_quotes(key, false)?).to_string();
+        let key = match key.as_str() {
+            "name" => RegistryOrderKey::Name,
+            "version_number" => RegistryOrderKey::Version,
+            "creation_timestamp" => RegistryOrderKey::CreationTime,
+            "last_updated_timestamp" => RegistryOrderKey::LastUpdatedTime,
+            _ => {
+                return Err(Error::invalid(format!(
+                    "Invalid attribute key '{key}' specified. Valid keys are '{}'",
+                    py_set(VALID)
+                )));
+            }
+        };
+        if parsed.iter().any(|(k, _)| *k == key) {
+            return Err(duplicate_order_by(order_by));
+        }
+        parsed.push((key, ascending));
+    }
+    if !parsed.iter().any(|(k, _)| *k == RegistryOrderKey::Name) {
+        parsed.push((RegistryOrderKey::Name, true));
+    }
+    if !parsed.iter().any(|(k, _)| *k == RegistryOrderKey::Version) {
+        parsed.push((RegistryOrderKey::Version, false));
+    }
+    Ok(parsed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -512,3 +512,106 @@ mod tests {
         assert!(validate_run_id("").is_err());
     }
 }
+
+/// Longest registered-model and model-version tag key.
+pub const MAX_MODEL_REGISTRY_TAG_KEY_LENGTH: usize = 250;
+/// Longest registered-model and model-version tag value.
+pub const MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH: usize = 100_000;
+/// Longest alias.
+pub const MAX_REGISTERED_MODEL_ALIAS_LENGTH: usize = 255;
+/// Largest `max_results` of registered-models/search.
+pub const SEARCH_REGISTERED_MODEL_MAX_RESULTS_THRESHOLD: i64 = 1000;
+/// Default `max_results` of registered-models/search.
+pub const SEARCH_REGISTERED_MODEL_MAX_RESULTS_DEFAULT: i64 = 100;
+/// Largest `max_results` of model-versions/search.
+pub const SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD: i64 = 200_000;
+/// Default `max_results` of model-versions/search.
+pub const SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT: i64 = 10_000;
+
+/// Checks a registered model name: not blank, no `/` or `:` (they would make `models:/` URIs
+/// ambiguous), and no path that resolves to another name.
+pub fn validate_model_name(name: &str) -> Result<()> {
+    if name.trim().is_empty() {
+        return Err(Error::invalid(missing_value("name")));
+    }
+    if name.contains(['/', ':']) {
+        return Err(Error::invalid(format!(
+            "Invalid model name '{name}'. Names cannot contain '/' or ':'."
+        )));
+    }
+    if path_not_unique(name) {
+        return Err(Error::invalid(invalid_value(
+            "name",
+            &json_dumps_str(name),
+            Some(&bad_path_message(name)),
+        )));
+    }
+    Ok(())
+}
+
+/// Parses a model version number as MLflow's `int()` does.
+pub fn parse_model_version(version: &str) -> Result<i64> {
+    version.trim().parse::<i64>().map_err(|_| {
+        Error::invalid(format!(
+            "Parameter 'version' must be an integer, got '{version}'."
+        ))
+    })
+}
+
+/// Checks a registry tag (registered model or model version).
+pub fn validate_registry_tag(key: &str, value: &str) -> Result<()> {
+    validate_key_name(key, "key")?;
+    validate_length_limit("key", MAX_MODEL_REGISTRY_TAG_KEY_LENGTH, key, false)?;
+    if key == "mlflow.prompt.text" && value.chars().count() > MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH {
+        return Err(Error::invalid(format!(
+            "Prompt text exceeds max length of {MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH} characters."
+        )));
+    }
+    validate_length_limit("value", MAX_MODEL_REGISTRY_TAG_VALUE_LENGTH, value, false)?;
+    Ok(())
+}
+
+/// Checks an alias's characters (`^[\w-]*$`, Unicode word characters as in Python) and
+/// length.
+pub fn validate_alias_name(alias: &str) -> Result<()> {
+    if alias.is_empty() {
+        return Err(Error::invalid(
+            "Registered model alias name cannot be empty.",
+        ));
+    }
+    if !alias
+        .chars()
+        .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(Error::invalid(format!(
+            "Invalid alias name: '{alias}'. Names may only contain alphanumerics, underscores \
+             (_), and dashes (-)."
+        )));
+    }
+    validate_length_limit(
+        "Registered model alias name",
+        MAX_REGISTERED_MODEL_ALIAS_LENGTH,
+        alias,
+        false,
+    )?;
+    Ok(())
+}
+
+/// Refuses the aliases that `models:/` URIs give another meaning: `latest` and `v<N>`.
+pub fn validate_alias_not_reserved(alias: &str) -> Result<()> {
+    if alias.eq_ignore_ascii_case("latest") {
+        return Err(Error::invalid(
+            "'latest' alias name (case insensitive) is reserved.",
+        ));
+    }
+    let mut chars = alias.chars();
+    if matches!(chars.next(), Some('v' | 'V'))
+        && alias.len() > 1
+        && chars.all(|c| c.is_ascii_digit())
+    {
+        return Err(Error::invalid(format!(
+            "Version alias name '{alias}' is reserved."
+        )));
+    }
+    Ok(())
+}

@@ -85,6 +85,24 @@ impl ArtifactRoots {
         Ok((repo, join(&base, rel)))
     }
 
+    /// Where the files of `uri` physically are: a proxied `mlflow-artifacts:` location becomes
+    /// the destination's URI (`s3://bucket/prefix/...` or a local path); anything else is
+    /// already physical.
+    pub fn physical_location(&self, uri: &str) -> String {
+        match (proxied_path(uri), &self.proxy) {
+            (Some(path), Some(repo)) => {
+                let root = repo.uri();
+                let root = root.trim_end_matches('/');
+                if path.is_empty() {
+                    root.to_string()
+                } else {
+                    format!("{root}/{path}")
+                }
+            }
+            _ => uri.to_string(),
+        }
+    }
+
     /// The proxied destination, or the error MLflow gives when artifacts are not served.
     pub fn proxy(&self) -> Result<&ArtifactRepo> {
         self.proxy.as_ref().ok_or_else(|| {

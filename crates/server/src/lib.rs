@@ -18,6 +18,7 @@ pub mod error;
 mod experiments;
 mod logged_models;
 mod metrics;
+mod registry;
 pub mod request;
 mod runs;
 
@@ -134,6 +135,87 @@ fn mlflow_v2_routes() -> Router<AppState> {
         .route(
             "/logged-models/{model_id}/artifacts/directories",
             get(logged_models::list_artifacts),
+        )
+        .merge(registry_routes())
+}
+
+/// The model registry's RPCs.
+fn registry_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/registered-models/create",
+            post(registry::create_registered_model),
+        )
+        .route(
+            "/registered-models/get",
+            get(registry::get_registered_model),
+        )
+        .route(
+            "/registered-models/update",
+            patch(registry::update_registered_model),
+        )
+        .route(
+            "/registered-models/rename",
+            post(registry::rename_registered_model),
+        )
+        .route(
+            "/registered-models/delete",
+            delete(registry::delete_registered_model),
+        )
+        .route(
+            "/registered-models/search",
+            get(registry::search_registered_models),
+        )
+        .route(
+            "/registered-models/get-latest-versions",
+            post(registry::get_latest_versions).get(registry::get_latest_versions),
+        )
+        .route(
+            "/registered-models/set-tag",
+            post(registry::set_registered_model_tag),
+        )
+        .route(
+            "/registered-models/delete-tag",
+            delete(registry::delete_registered_model_tag),
+        )
+        .route(
+            "/registered-models/alias",
+            post(registry::set_alias)
+                .delete(registry::delete_alias)
+                .get(registry::get_by_alias),
+        )
+        .route(
+            "/model-versions/create",
+            post(registry::create_model_version),
+        )
+        .route("/model-versions/get", get(registry::get_model_version))
+        .route(
+            "/model-versions/update",
+            patch(registry::update_model_version),
+        )
+        .route(
+            "/model-versions/transition-stage",
+            post(registry::transition_stage),
+        )
+        .route(
+            "/model-versions/delete",
+            delete(registry::delete_model_version),
+        )
+        .route(
+            "/model-versions/get-download-uri",
+            get(registry::get_download_uri),
+        )
+        .route(
+            "/model-versions/search",
+            get(registry::search_model_versions),
+        )
+        .route(
+            "/model-versions/set-tag",
+            post(registry::set_model_version_tag),
+        )
+        .route(
+            "/model-versions/delete-tag",
+            delete(registry::delete_model_version_tag),
         )
 }
 
@@ -258,6 +340,8 @@ pub fn app(state: AppState) -> Router {
             mlflow_v2_routes().merge(ui_only_routes()),
         )
         .route("/get-artifact", get(artifacts::get_run_artifact))
+        .route("/model-versions/get-artifact", get(registry::get_artifact))
+        .route("/api/2.0/trackway/models/resolve", get(registry::resolve))
         .layer(DefaultBodyLimit::max(request::MAX_JSON_BODY))
         .nest("/api/2.0/mlflow-artifacts", artifact_service_routes())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_service_routes())

@@ -25,6 +25,7 @@ mod experiments;
 mod history;
 mod logged_models;
 mod logging;
+mod registry;
 mod rows;
 mod runs;
 pub mod schema;
@@ -40,6 +41,7 @@ pub use db::{Backend, DatabaseUri, OpenError};
 pub use history::MetricPage;
 pub use logged_models::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 pub use logging::{DatasetInputSpec, MetricSpec};
+pub use registry::{IS_PROMPT_TAG, NewModelVersion};
 pub use runs::{DeletedRun, NewRun};
 pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
 

@@ -8,12 +8,12 @@ use sqlx::{AssertSqlSafe, Row};
 use trackway_core::entities::{
     KeyValue, LoggedModel, LoggedModelData, LoggedModelInfo, LoggedModelStatus, ModelMetric,
 };
-use trackway_core::search::{Clause, Comparator, EntityType, Value, parse_logged_model_filter};
+use trackway_core::search::{Clause, EntityType, Value, parse_logged_model_filter};
 use trackway_core::validation::parse_experiment_id;
 use trackway_core::{Error, Result};
 
 use crate::rows::for_each_in_chunks;
-use crate::sql::SqlBuilder;
+use crate::sql::{SqlBuilder, push_value_comparison};
 use crate::uri::append_to_uri_path;
 use crate::{Page, Store, db_error, now_ms};
 
@@ -161,37 +161,6 @@ fn decode_token(
         ));
     }
     Ok(parsed["offset"].as_i64().unwrap_or(0).max(0))
-}
-
-fn push_value_comparison(
-    qb: &mut SqlBuilder,
-    backend: crate::Backend,
-    column: &str,
-    clause: &Clause,
-) {
-    match (&clause.value, clause.comparator) {
-        (Value::List(items), Comparator::In | Comparator::NotIn) => {
-            qb.push(format!(" {column} {} (", clause.comparator.as_str()));
-            qb.push_bind_list(items.iter().cloned());
-            qb.push(")");
-        }
-        (Value::Str(s), Comparator::ILike) if backend == crate::Backend::Sqlite => {
-            qb.push(format!(" LOWER({column}) LIKE LOWER("));
-            qb.push_bind(s.clone());
-            qb.push(")");
-        }
-        (Value::Str(s), comparator) => {
-            qb.push(format!(" {column} {} ", comparator.as_str()));
-            qb.push_bind(s.clone());
-        }
-        (Value::Number(n), comparator) => {
-            qb.push(format!(" {column} {} ", comparator.as_str()));
-            qb.push_bind(*n);
-        }
-        _ => {
-            qb.push(" FALSE");
-        }
-    }
 }
 
 impl Store {

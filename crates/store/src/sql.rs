@@ -9,6 +9,7 @@ use std::fmt::Display;
 use sqlx::any::AnyArguments;
 use sqlx::query::Query;
 use sqlx::{Any, Arguments, AssertSqlSafe, Encode, Type};
+use trackway_core::search::{Clause, Comparator, Value};
 
 /// SQL text plus its bound arguments.
 #[derive(Default)]
@@ -96,5 +97,37 @@ impl SqlBuilder {
     /// The finished query.
     pub(crate) fn build(self) -> Query<'static, Any, AnyArguments> {
         sqlx::query_with(AssertSqlSafe(self.sql), self.args)
+    }
+}
+
+/// Appends `column <op> value` for one filter clause; SQLite spells `ILIKE` with `LOWER`.
+pub(crate) fn push_value_comparison(
+    qb: &mut SqlBuilder,
+    backend: crate::Backend,
+    column: &str,
+    clause: &Clause,
+) {
+    match (&clause.value, clause.comparator) {
+        (Value::List(items), Comparator::In | Comparator::NotIn) => {
+            qb.push(format!(" {column} {} (", clause.comparator.as_str()));
+            qb.push_bind_list(items.iter().cloned());
+            qb.push(")");
+        }
+        (Value::Str(s), Comparator::ILike) if backend == crate::Backend::Sqlite => {
+            qb.push(format!(" LOWER({column}) LIKE LOWER("));
+            qb.push_bind(s.clone());
+            qb.push(")");
+        }
+        (Value::Str(s), comparator) => {
+            qb.push(format!(" {column} {} ", comparator.as_str()));
+            qb.push_bind(s.clone());
+        }
+        (Value::Number(n), comparator) => {
+            qb.push(format!(" {column} {} ", comparator.as_str()));
+            qb.push_bind(*n);
+        }
+        _ => {
+            qb.push(" FALSE");
+        }
     }
 }

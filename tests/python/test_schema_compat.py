@@ -78,6 +78,14 @@ def write_sample(url, tag):
     with mlflow.start_run(run_id=rid):
         mlflow.log_input(ds, context="training")
     client.set_terminated(rid, "FINISHED", end_time=5000)
+
+    model = f"compat-model-{tag}"
+    client.create_registered_model(model, tags={"origin": tag}, description=f"from {tag}")
+    for _ in range(3):
+        client.create_model_version(model, f"s3://bucket/{tag}/model", run_id=rid, tags={"k": "v"})
+    client.set_registered_model_alias(model, "champion", "2")
+    client.transition_model_version_stage(model, "1", "Production")
+    client.delete_model_version(model, "3")
     return exp_id, rid
 
 
@@ -97,6 +105,17 @@ def check_sample(url, exp_id, rid, tag):
     assert [m.step for m in history] == list(range(50))
     found = client.search_runs([exp_id], filter_string="params.lr = '0.1' and metrics.loss < 0.05")
     assert [r.info.run_id for r in found] == [rid]
+
+    model = f"compat-model-{tag}"
+    registered = client.get_registered_model(model)
+    assert registered.tags == {"origin": tag} and registered.description == f"from {tag}"
+    assert registered.aliases == {"champion": "2"}
+    champion = client.get_model_version_by_alias(model, "champion")
+    assert champion.version == "2" and champion.run_id == rid and champion.tags == {"k": "v"}
+    assert [v.version for v in client.get_latest_versions(model, stages=["Production"])] == ["1"]
+    assert sorted(v.version for v in client.search_model_versions(f"name = '{model}'")) == ["1", "2"]
+    # The deleted version's number stays taken, whichever server deleted it.
+    assert client.create_model_version(model, f"s3://bucket/{tag}/model", run_id=rid).version == "4"
 
 
 @pytest.fixture

@@ -1662,6 +1662,86 @@ mod tests {
         assert!(parse_experiment_filter("experiment_id > '1'").is_err());
         assert!(parse_experiment_filter("experiment_id = 'abc'").is_err());
     }
+
+    #[test]
+    fn registry_filters() {
+        let rm = |f: &str| parse_registry_filter(RegistrySearch::RegisteredModels, f);
+        let mv = |f: &str| parse_registry_filter(RegistrySearch::ModelVersions, f);
+        let clauses = rm("name LIKE 'a%' AND tags.`team` = 'red'").unwrap();
+        assert_eq!(clauses.len(), 2);
+        assert_eq!(
+            (clauses[1].entity, clauses[1].key.as_str()),
+            (EntityType::Tag, "team")
+        );
+        let clauses = mv("version_number >= '2' and run_id IN ('a', 'b')").unwrap();
+        assert_eq!(clauses[0].value, Value::Number(2.0));
+        assert_eq!(clauses[1].value, Value::List(vec!["a".into(), "b".into()]));
+        for (filter, message) in [
+            (
+                "foo = 'x'",
+                "Invalid attribute key 'foo' specified. Valid keys are '{'name'}'",
+            ),
+            ("name > 'a'", "Invalid comparator for attribute: >"),
+            (
+                "name = 'a' OR name = 'b'",
+                "Invalid clause(s) in filter string: OR",
+            ),
+            (
+                "tags.k IN ('a')",
+                "Expected a quoted string value for tag (e.g. 'my-value'). Got value ('a')",
+            ),
+            (
+                "name = 1",
+                "Expected a quoted string value or a list of quoted string values for attributes. Got value 1",
+            ),
+        ] {
+            assert_eq!(rm(filter).unwrap_err().message, message, "{filter}");
+        }
+        for (filter, message) in [
+            (
+                "version_number = 1.5",
+                "Invalid value for numeric attribute 'version_number': 1.5",
+            ),
+            (
+                "version_number LIKE '1%'",
+                "Invalid comparator for attribute version_number: LIKE",
+            ),
+            (
+                "version_number = 'x'",
+                "Invalid value for numeric attribute 'version_number': 'x'",
+            ),
+            (
+                "source_path IN ('x')",
+                "Only ['name', 'run_id'] attributes support comparison with a list of quoted string values.",
+            ),
+            ("tags.k > 'a'", "Invalid comparator for tag: >"),
+        ] {
+            assert_eq!(mv(filter).unwrap_err().message, message, "{filter}");
+        }
+    }
+
+    #[test]
+    fn registry_order_by() {
+        assert_eq!(
+            parse_registered_model_order_by(&["timestamp DESC".into()]).unwrap(),
+            vec![
+                (RegistryOrderKey::LastUpdatedTime, false),
+                (RegistryOrderKey::Name, true)
+            ]
+        );
+        assert!(parse_registered_model_order_by(&["creation_timestamp".into()]).is_err());
+        assert_eq!(
+            parse_model_version_order_by(&[]).unwrap(),
+            vec![
+                (RegistryOrderKey::LastUpdatedTime, false),
+                (RegistryOrderKey::Name, true),
+                (RegistryOrderKey::Version, false)
+            ]
+        );
+        let duplicate =
+            parse_model_version_order_by(&["name".into(), "name DESC".into()]).unwrap_err();
+        assert_eq!(duplicate.code, crate::ErrorCode::InternalError);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use common::TestDb;
 use trackway_core::ErrorCode;
 use trackway_core::entities::{Dataset, KeyValue, LifecycleStage, RunStatus, ViewType};
-use trackway_store::NewRun;
 use trackway_store::{DatasetInputSpec, MetricSpec, SchemaState, Store};
+use trackway_store::{NewModelVersion, NewRun};
 
 /// Expands each listed test once per backend.
 macro_rules! store_suite {
@@ -53,6 +53,11 @@ store_suite!(
     metric_history_paging_and_sampling,
     dataset_inputs,
     concurrent_writers_lose_nothing,
+    registry_models_and_versions,
+    registry_stages_and_archiving,
+    registry_aliases,
+    registry_search,
+    registry_version_numbers_are_unique_across_servers,
 );
 
 fn kv(k: &str, v: &str) -> KeyValue {
@@ -982,4 +987,426 @@ async fn concurrent_writers_lose_nothing(db: &TestDb) {
         let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
         assert_eq!(history.metrics.len(), 1000);
     }
+}
+
+fn version_from<'a>(name: &'a str, source: &'a str) -> NewModelVersion<'a> {
+    NewModelVersion {
+        name,
+        source,
+        run_id: Some(""),
+        ..Default::default()
+    }
+}
+
+async fn registry_models_and_versions(db: &TestDb) {
+    let s = &db.store;
+    let model = s
+        .create_registered_model("churn", &[kv("team", "a"), kv("team", "b")], "first")
+        .await
+        .unwrap();
+    assert_eq!(
+        model.tags,
+        vec![kv("team", "b")],
+        "a key given twice keeps its last value"
+    );
+    assert_eq!(model.description.as_deref(), Some("first"));
+    let err = s
+        .create_registered_model("churn", &[], "")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists);
+    for bad in ["a/b", "a:b", "  ", ".."] {
+        let err = s.create_registered_model(bad, &[], "").await.unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParameterValue, "{bad}");
+    }
+
+    for i in 1..=3 {
+        let v = s
+            .create_model_version(NewModelVersion {
+                tags: &[kv("i", &i.to_string())],
+                ..version_from("churn", "s3://bucket/model")
+            })
+            .await
+            .unwrap();
+        assert_eq!(v.version, i.to_string());
+        assert_eq!(v.status.as_deref(), Some("READY"));
+        assert_eq!(v.current_stage.as_deref(), Some("None"));
+    }
+    let unknown = s
+        .create_model_version(version_from("nope", "s3://b/m"))
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code, ErrorCode::ResourceDoesNotExist);
+
+    let model = s.get_registered_model("churn").await.unwrap();
+    assert_eq!(model.latest_versions.len(), 1);
+    assert_eq!(model.latest_versions[0].version, "3");
+    assert_eq!(model.latest_versions[0].tags, vec![kv("i", "3")]);
+
+    // Deleting a version keeps its number taken and hides it.
+    s.delete_model_version("churn", "3").await.unwrap();
+    assert_eq!(
+        s.get_model_version("churn", "3").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+    let v = s
+        .create_model_version(version_from("churn", "s3://bucket/model"))
+        .await
+        .unwrap();
+    assert_eq!(v.version, "4");
+
+    // A description update without a description clears it.
+    let v = s
+        .update_model_version("churn", "4", Some("d"))
+        .await
+        .unwrap();
+    assert_eq!(v.description.as_deref(), Some("d"));
+    let v = s.update_model_version("churn", "4", None).await.unwrap();
+    assert_eq!(v.description, None);
+
+    // Renaming moves versions, tags and aliases with the model.
+    s.set_registered_model_alias("churn", "prod", "2")
+        .await
+        .unwrap();
+    s.set_model_version_tag("churn", "2", &kv("ok", "yes"))
+        .await
+        .unwrap();
+    s.create_registered_model("other", &[], "").await.unwrap();
+    let err = s
+        .rename_registered_model("churn", "other")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceAlreadyExists);
+    let renamed = s
+        .rename_registered_model("churn", "churn-v2")
+        .await
+        .unwrap();
+    assert_eq!(renamed.tags, vec![kv("team", "b")]);
+    assert_eq!(renamed.aliases.len(), 1);
+    let v2 = s.get_model_version("churn-v2", "2").await.unwrap();
+    assert_eq!(v2.aliases, vec!["prod".to_string()]);
+    assert!(v2.tags.contains(&kv("ok", "yes")));
+    assert_eq!(
+        s.get_registered_model("churn").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+
+    // Deleting the model removes everything; a new model of that name starts at 1.
+    s.delete_registered_model("churn-v2").await.unwrap();
+    assert_eq!(
+        s.get_model_version("churn-v2", "2").await.unwrap_err().code,
+        ErrorCode::ResourceDoesNotExist
+    );
+    s.create_registered_model("churn-v2", &[], "")
+        .await
+        .unwrap();
+    let v = s
+        .create_model_version(version_from("churn-v2", "s3://b/m"))
+        .await
+        .unwrap();
+    assert_eq!(v.version, "1");
+    assert!(
+        s.get_registered_model("churn-v2")
+            .await
+            .unwrap()
+            .aliases
+            .is_empty()
+    );
+}
+
+async fn registry_stages_and_archiving(db: &TestDb) {
+    let s = &db.store;
+    s.create_registered_model("credit", &[], "").await.unwrap();
+    for _ in 0..3 {
+        s.create_model_version(version_from("credit", "s3://b/m"))
+            .await
+            .unwrap();
+    }
+    s.transition_model_version_stage("credit", "1", "production", false)
+        .await
+        .unwrap();
+    s.transition_model_version_stage("credit", "2", "Staging", false)
+        .await
+        .unwrap();
+    // Archiving compares the integer version column with an integer on both databases.
+    let v = s
+        .transition_model_version_stage("credit", "2", "Production", true)
+        .await
+        .unwrap();
+    assert_eq!(v.current_stage.as_deref(), Some("Production"));
+    let v1 = s.get_model_version("credit", "1").await.unwrap();
+    assert_eq!(v1.current_stage.as_deref(), Some("Archived"));
+    let latest = s
+        .get_latest_versions("credit", &["Production".into()])
+        .await
+        .unwrap();
+    assert_eq!(latest.len(), 1);
+    assert_eq!(latest[0].version, "2");
+    let all = s.get_latest_versions("credit", &[]).await.unwrap();
+    let mut stages: Vec<_> = all
+        .iter()
+        .map(|v| (v.current_stage.clone().unwrap(), v.version.clone()))
+        .collect();
+    stages.sort();
+    assert_eq!(
+        stages,
+        vec![
+            ("Archived".to_string(), "1".to_string()),
+            ("None".to_string(), "3".to_string()),
+            ("Production".to_string(), "2".to_string())
+        ]
+    );
+
+    let err = s
+        .transition_model_version_stage("credit", "3", "Archived", true)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code,
+        ErrorCode::InternalError,
+        "MLflow answers 500 here"
+    );
+    let err = s
+        .transition_model_version_stage("credit", "3", "bogus", false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    let err = s
+        .transition_model_version_stage("credit", "9", "Staging", false)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    // A failed transition changed nothing.
+    let v3 = s.get_model_version("credit", "3").await.unwrap();
+    assert_eq!(v3.current_stage.as_deref(), Some("None"));
+}
+
+async fn registry_aliases(db: &TestDb) {
+    let s = &db.store;
+    s.create_registered_model("iris", &[], "").await.unwrap();
+    for _ in 0..2 {
+        s.create_model_version(version_from("iris", "s3://b/m"))
+            .await
+            .unwrap();
+    }
+    s.set_registered_model_alias("iris", "champion", "1")
+        .await
+        .unwrap();
+    assert_eq!(
+        s.get_model_version_by_alias("iris", "champion")
+            .await
+            .unwrap()
+            .version,
+        "1"
+    );
+    s.set_registered_model_alias("iris", "champion", "2")
+        .await
+        .unwrap();
+    let v = s
+        .get_model_version_by_alias("iris", "champion")
+        .await
+        .unwrap();
+    assert_eq!(
+        (v.version.as_str(), v.aliases.clone()),
+        ("2", vec!["champion".to_string()])
+    );
+    assert_eq!(
+        s.get_model_version_by_alias("iris", "LATEST")
+            .await
+            .unwrap()
+            .version,
+        "2"
+    );
+    for reserved in ["latest", "Latest", "v1", "V12", "bad alias"] {
+        let err = s
+            .set_registered_model_alias("iris", reserved, "1")
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidParameterValue, "{reserved}");
+    }
+    let err = s
+        .set_registered_model_alias("iris", "ghost", "7")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    let err = s
+        .get_model_version_by_alias("iris", "nope")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    // Deleting the version deletes its aliases.
+    s.delete_model_version("iris", "2").await.unwrap();
+    assert!(
+        s.get_model_version_by_alias("iris", "champion")
+            .await
+            .is_err()
+    );
+    assert!(
+        s.get_registered_model("iris")
+            .await
+            .unwrap()
+            .aliases
+            .is_empty()
+    );
+    s.delete_registered_model_alias("iris", "never-set")
+        .await
+        .unwrap();
+}
+
+async fn registry_search(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    for (name, team) in [("alpha", "red"), ("beta", "blue"), ("Gamma", "red")] {
+        s.create_registered_model(name, &[kv("team", team)], "")
+            .await
+            .unwrap();
+        s.create_model_version(NewModelVersion {
+            run_id: Some(&run),
+            tags: &[kv("team", team)],
+            ..version_from(name, "s3://b/m")
+        })
+        .await
+        .unwrap();
+    }
+    s.create_registered_model("prompt-1", &[kv("mlflow.prompt.is_prompt", "true")], "")
+        .await
+        .unwrap();
+    let names = |page: trackway_store::Page<trackway_core::entities::RegisteredModel>| {
+        page.items.into_iter().map(|m| m.name).collect::<Vec<_>>()
+    };
+
+    let all = s
+        .search_registered_models(None, 100, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        names(all),
+        ["Gamma", "alpha", "beta"],
+        "bytewise name order, prompts hidden"
+    );
+    let red = s
+        .search_registered_models(Some("tags.team = 'red'"), 100, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(red), ["Gamma", "alpha"]);
+    let like = s
+        .search_registered_models(Some("name ILIKE 'g%'"), 100, &[], None)
+        .await
+        .unwrap();
+    assert_eq!(names(like), ["Gamma"]);
+    let prompts = s
+        .search_registered_models(
+            Some("tags.`mlflow.prompt.is_prompt` = 'true'"),
+            100,
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(prompts), ["prompt-1"]);
+    let models = s
+        .search_registered_models(
+            Some("tags.`mlflow.prompt.is_prompt` != 'true'"),
+            100,
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(names(models).len(), 3);
+
+    let first = s
+        .search_registered_models(None, 2, &[], None)
+        .await
+        .unwrap();
+    let token = first.next_page_token.clone().expect("a second page");
+    let second = s
+        .search_registered_models(None, 2, &[], Some(&token))
+        .await
+        .unwrap();
+    assert_eq!(names(first), ["Gamma", "alpha"]);
+    assert_eq!(names(second.clone()), ["beta"]);
+    assert!(second.next_page_token.is_none());
+    let desc = s
+        .search_registered_models(None, 100, &["name DESC".into()], None)
+        .await
+        .unwrap();
+    assert_eq!(names(desc), ["beta", "alpha", "Gamma"]);
+
+    s.create_model_version(version_from("alpha", "s3://b/m2"))
+        .await
+        .unwrap();
+    let versions = |filter: &str| {
+        let filter = filter.to_string();
+        async move {
+            s.search_model_versions(Some(&filter), 100, &[], None)
+                .await
+                .unwrap()
+                .items
+                .into_iter()
+                .map(|v| format!("{}/{}", v.name, v.version))
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut alpha = versions("name = 'alpha'").await;
+    alpha.sort();
+    assert_eq!(alpha, ["alpha/1", "alpha/2"]);
+    assert_eq!(
+        versions("name = 'alpha' AND version_number > 1").await,
+        ["alpha/2"]
+    );
+    assert_eq!(versions("version_number = '2'").await, ["alpha/2"]);
+    assert_eq!(
+        versions(&format!("run_id IN ('{run}') AND tags.team = 'blue'")).await,
+        ["beta/1"]
+    );
+    assert_eq!(versions("source_path = 's3://b/m2'").await, ["alpha/2"]);
+    let err = s
+        .search_model_versions(Some("version_number LIKE '1'"), 100, &[], None)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    let err = s
+        .search_model_versions(None, 100, &["name".into(), "name DESC".into()], None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.code,
+        ErrorCode::InternalError,
+        "MLflow answers 500 here"
+    );
+}
+
+/// Two stores on one database stand for two server processes: creating versions of one model
+/// from both at once must hand out every number exactly once.
+async fn registry_version_numbers_are_unique_across_servers(db: &TestDb) {
+    let first = db.store.clone();
+    let second = Store::open(&db.uri, common::ARTIFACT_ROOT).await.unwrap();
+    first
+        .create_registered_model("busy", &[], "")
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for store in [first.clone(), second.clone()] {
+        for _ in 0..6 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for _ in 0..5 {
+                    let v = store
+                        .create_model_version(version_from("busy", "s3://b/m"))
+                        .await?;
+                    got.push(v.version.parse::<i64>().unwrap());
+                }
+                Ok::<_, trackway_core::Error>(got)
+            }));
+        }
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("task").expect("no creation fails"));
+    }
+    all.sort();
+    assert_eq!(all, (1..=60).collect::<Vec<i64>>());
+    second.close().await;
 }

@@ -456,63 +456,6 @@ pub fn validate_max_results(max_results: i64) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn key_names() {
-        assert!(validate_key_name("loss/train:1 a.b-c_d", "key").is_ok());
-        for bad in ["../x", "/x", "a//b", "./a", ".", "a/", "x\u{0}", "a$b"] {
-            assert!(validate_key_name(bad, "key").is_err(), "{bad}");
-        }
-        let e = validate_key_name("a$b", "key").unwrap_err();
-        assert_eq!(
-            e.message,
-            "Invalid value \"a$b\" for parameter 'key' supplied: Names may only contain \
-             alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and \
-             slashes (/)."
-        );
-    }
-
-    #[test]
-    fn truncation_counts_characters() {
-        let long = "é".repeat(6001);
-        let p = validate_param("k", &long, "").unwrap();
-        assert_eq!(p.value.chars().count(), 6000);
-        let key = "k".repeat(251);
-        assert_eq!(
-            validate_param(&key, "v", "").unwrap_err().message,
-            "'Param key' exceeds the maximum length of 250 characters"
-        );
-    }
-
-    #[test]
-    fn batch_limits() {
-        assert!(validate_batch_limits(1000, 0, 0).is_ok());
-        assert!(validate_batch_limits(1001, 0, 0).is_err());
-        assert!(validate_batch_limits(0, 101, 0).is_err());
-        assert!(validate_batch_limits(900, 100, 1).is_err());
-    }
-
-    #[test]
-    fn python_formats() {
-        assert_eq!(py_float(1.0), "1.0");
-        assert_eq!(py_float(0.25), "0.25");
-        assert_eq!(py_float(1e300), "1e+300");
-        assert_eq!(json_dumps_str("é\"x"), "\"\\u00e9\\\"x\"");
-        assert_eq!(py_repr("a'b"), "\"a'b\"");
-        assert_eq!(py_repr("a'b\""), "'a\\'b\"'");
-    }
-
-    #[test]
-    fn run_ids() {
-        assert!(validate_run_id("0123abcd").is_ok());
-        assert!(validate_run_id("_abc").is_err());
-        assert!(validate_run_id("").is_err());
-    }
-}
-
 /// Longest registered-model and model-version tag key.
 pub const MAX_MODEL_REGISTRY_TAG_KEY_LENGTH: usize = 250;
 /// Longest registered-model and model-version tag value.
@@ -614,4 +557,61 @@ pub fn validate_alias_not_reserved(alias: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_names() {
+        assert!(validate_key_name("loss/train:1 a.b-c_d", "key").is_ok());
+        for bad in ["../x", "/x", "a//b", "./a", ".", "a/", "x\u{0}", "a$b"] {
+            assert!(validate_key_name(bad, "key").is_err(), "{bad}");
+        }
+        let e = validate_key_name("a$b", "key").unwrap_err();
+        assert_eq!(
+            e.message,
+            "Invalid value \"a$b\" for parameter 'key' supplied: Names may only contain \
+             alphanumerics, underscores (_), dashes (-), periods (.), spaces ( ), colon(:) and \
+             slashes (/)."
+        );
+    }
+
+    #[test]
+    fn truncation_counts_characters() {
+        let long = "é".repeat(6001);
+        let p = validate_param("k", &long, "").unwrap();
+        assert_eq!(p.value.chars().count(), 6000);
+        let key = "k".repeat(251);
+        assert_eq!(
+            validate_param(&key, "v", "").unwrap_err().message,
+            "'Param key' exceeds the maximum length of 250 characters"
+        );
+    }
+
+    #[test]
+    fn batch_limits() {
+        assert!(validate_batch_limits(1000, 0, 0).is_ok());
+        assert!(validate_batch_limits(1001, 0, 0).is_err());
+        assert!(validate_batch_limits(0, 101, 0).is_err());
+        assert!(validate_batch_limits(900, 100, 1).is_err());
+    }
+
+    #[test]
+    fn python_formats() {
+        assert_eq!(py_float(1.0), "1.0");
+        assert_eq!(py_float(0.25), "0.25");
+        assert_eq!(py_float(1e300), "1e+300");
+        assert_eq!(json_dumps_str("é\"x"), "\"\\u00e9\\\"x\"");
+        assert_eq!(py_repr("a'b"), "\"a'b\"");
+        assert_eq!(py_repr("a'b\""), "'a\\'b\"'");
+    }
+
+    #[test]
+    fn run_ids() {
+        assert!(validate_run_id("0123abcd").is_ok());
+        assert!(validate_run_id("_abc").is_err());
+        assert!(validate_run_id("").is_err());
+    }
 }

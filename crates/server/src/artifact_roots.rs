@@ -87,19 +87,20 @@ impl ArtifactRoots {
 
     /// Where the files of `uri` physically are: a proxied `mlflow-artifacts:` location becomes
     /// the destination's URI (`s3://bucket/prefix/...` or a local path); anything else is
-    /// already physical.
-    pub fn physical_location(&self, uri: &str) -> String {
+    /// already physical. A proxied path that climbs out of the destination is refused.
+    pub fn physical_location(&self, uri: &str) -> Result<String> {
         match (proxied_path(uri), &self.proxy) {
             (Some(path), Some(repo)) => {
+                let path = safe_relative_path(path).map_err(|_| outside(uri))?;
                 let root = repo.uri();
                 let root = root.trim_end_matches('/');
-                if path.is_empty() {
+                Ok(if path.is_empty() {
                     root.to_string()
                 } else {
                     format!("{root}/{path}")
-                }
+                })
             }
-            _ => uri.to_string(),
+            _ => Ok(uri.to_string()),
         }
     }
 
@@ -173,5 +174,27 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    #[test]
+    fn physical_locations() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = ArtifactRepo::open(dir.path().to_str().unwrap()).unwrap();
+        let root = repo.uri();
+        let roots = ArtifactRoots {
+            proxy: Some(repo),
+            default_root: None,
+        };
+        assert_eq!(
+            roots
+                .physical_location("mlflow-artifacts:/1/models/m-1/artifacts")
+                .unwrap(),
+            format!("{root}/1/models/m-1/artifacts")
+        );
+        assert_eq!(
+            roots.physical_location("s3://other/key").unwrap(),
+            "s3://other/key"
+        );
+        assert!(roots.physical_location("mlflow-artifacts:/../etc").is_err());
     }
 }

@@ -535,7 +535,7 @@ pub async fn resolve(State(state): State<AppState>, fields: Fields) -> ApiResult
         }
     };
     let files = version_files_uri(&state.store, &version.name, &version.version).await?;
-    let location = state.artifacts.physical_location(&files);
+    let location = state.artifacts.physical_location(&files)?;
     Ok(reply(json!({
         "name": version.name,
         "version": version.version,

@@ -91,6 +91,9 @@ cargo build --workspace --locked
 say "Rust tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked
 export TRACKWAY_BIN="$ROOT/target/debug/trackway"
+say "Benchmark harness, small mode (Trackway only; proves bench/ works, asserts no times)"
+"$ROOT/target/debug/trackway-bench" --small --trackway "$TRACKWAY_BIN" \
+  --out "${TMPDIR:-/tmp}/trackway-bench-small-$$.json"
 
 # --- Python: one virtual environment per MLflow client --------------------------------------------
 for version in "${MLFLOW_CLIENTS[@]}"; do

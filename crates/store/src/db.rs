@@ -208,6 +208,24 @@ impl Pools {
     }
 }
 
+/// The engine behind a pool, from its URL scheme.
+pub(crate) fn backend_of(pool: &AnyPool) -> Backend {
+    if pool.connect_options().database_url.scheme().starts_with("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
+}
+
+/// The engine of a transaction's connection.
+pub(crate) fn backend_of_transaction(tx: &sqlx::Transaction<'static, sqlx::Any>) -> Backend {
+    if tx.backend_name().eq_ignore_ascii_case("sqlite") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    }
+}
+
 fn pool_options(max_connections: u32, init_sql: &str) -> AnyPoolOptions {
     let init_sql = init_sql.to_string();
     AnyPoolOptions::new()

@@ -29,7 +29,7 @@ impl Store {
         page_token: Option<&str>,
     ) -> Result<MetricPage> {
         let offset = decode_page_token(page_token)?;
-        let mut qb = SqlBuilder::new(
+        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
             "SELECT \"key\", value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 END AS \
              is_nan FROM metrics WHERE run_uuid = ",
         );
@@ -78,7 +78,7 @@ impl Store {
         for run_id in run_ids {
             // NTILE puts the ordered rows into `max_results` buckets; the first row of each
             // bucket is kept. With fewer rows than buckets, every row is kept.
-            let mut qb = SqlBuilder::new(
+            let mut qb = SqlBuilder::for_backend(self.pools.backend, 
                 "SELECT value, \"timestamp\", step, is_nan FROM (SELECT value, \"timestamp\", \
                  step, is_nan, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, \
                  \"timestamp\", value, is_nan) AS rn FROM (SELECT value, \"timestamp\", step, \
@@ -119,7 +119,7 @@ impl Store {
 
             // The buckets' first rows may miss the overall last point; keep it, replacing the
             // last sample when the page is full.
-            let mut qb = SqlBuilder::new(
+            let mut qb = SqlBuilder::for_backend(self.pools.backend, 
                 "SELECT value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan \
                  FROM metrics WHERE run_uuid = ",
             );
@@ -178,7 +178,7 @@ impl Store {
         if run_ids.len() > IN_CHUNK {
             return Err(Error::invalid("too many run ids"));
         }
-        let mut qb = SqlBuilder::new(
+        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
             "SELECT run_uuid, \"key\", value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 \
              END AS is_nan FROM metrics WHERE \"key\" = ",
         );

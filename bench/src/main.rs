@@ -57,6 +57,9 @@ struct Args {
         default_value = "postgresql://postgres@127.0.0.1:5432/postgres"
     )]
     pg_url: String,
+    /// Keep the databases and server logs (in the work directory) for a closer look.
+    #[arg(long)]
+    keep: bool,
     /// Where the JSON results go.
     #[arg(long, default_value = "bench/results.json")]
     out: PathBuf,
@@ -124,7 +127,11 @@ async fn main() -> anyhow::Result<()> {
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)?)?;
     println!("results written to {}", args.out.display());
-    let _ = std::fs::remove_dir_all(&work);
+    if args.keep {
+        println!("kept {}", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+    }
     Ok(())
 }
 

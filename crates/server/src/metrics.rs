@@ -7,7 +7,7 @@ use trackway_core::Error;
 
 use crate::error::ApiResult;
 use crate::request::{Fields, missing};
-use crate::{AppState, reply};
+use crate::{AppState, reply, reply_page};
 
 /// Most runs per bulk request.
 const MAX_RUNS_PER_BULK_REQUEST: usize = 100;
@@ -34,14 +34,7 @@ pub async fn get_history(State(state): State<AppState>, fields: Fields) -> ApiRe
         .store
         .get_metric_history(&run_id, &key, max_results, token.as_deref())
         .await?;
-    let mut body = json!({});
-    if !page.metrics.is_empty() {
-        body["metrics"] = json!(page.metrics);
-    }
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(reply(body))
+    Ok(reply_page("metrics", &page.metrics, page.next_page_token))
 }
 
 /// `GET /metrics/get-history-bulk-interval`: sampled histories for the UI's charts.
@@ -99,11 +92,7 @@ pub async fn get_history_bulk_interval(
             steps,
         )
         .await?;
-    let mut body = json!({});
-    if !metrics.is_empty() {
-        body["metrics"] = json!(metrics);
-    }
-    Ok(reply(body))
+    Ok(reply_page("metrics", &metrics, None))
 }
 
 /// `GET /ajax-api/2.0/mlflow/metrics/get-history-bulk` (the UI's older bulk endpoint).

@@ -312,12 +312,5 @@ pub async fn search(State(state): State<AppState>, fields: Fields) -> ApiResult<
             token.as_deref(),
         )
         .await?;
-    let mut body = json!({});
-    if !page.items.is_empty() {
-        body["runs"] = json!(page.items);
-    }
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(reply(body))
+    Ok(crate::reply_page("runs", &page.items, page.next_page_token))
 }

@@ -210,7 +210,12 @@ impl Pools {
 
 /// The engine behind a pool, from its URL scheme.
 pub(crate) fn backend_of(pool: &AnyPool) -> Backend {
-    if pool.connect_options().database_url.scheme().starts_with("sqlite") {
+    if pool
+        .connect_options()
+        .database_url
+        .scheme()
+        .starts_with("sqlite")
+    {
         Backend::Sqlite
     } else {
         Backend::Postgres

@@ -283,7 +283,8 @@ impl Store {
             .iter()
             .map(|id| parse_experiment_id(id))
             .collect::<Result<Vec<i64>>>()?;
-        let mut qb = crate::sql::SqlBuilder::for_backend(self.pools.backend, 
+        let mut qb = crate::sql::SqlBuilder::for_backend(
+            self.pools.backend,
             "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value AS context \
              FROM datasets d JOIN inputs i ON i.source_id = d.dataset_uuid \
              LEFT JOIN input_tags t ON t.input_uuid = i.input_uuid AND t.name = 'mlflow.data.context' \

@@ -18,6 +18,23 @@ pub struct MetricPage {
     pub next_page_token: Option<String>,
 }
 
+/// One `timestamp step is_nan value` line of a joined history page.
+fn parse_point(key: &str, line: &str) -> Result<Metric> {
+    let bad = || Error::internal(format!("unreadable metric point from the database: {line}"));
+    let mut parts = line.split(' ');
+    let mut next = || parts.next().ok_or_else(bad);
+    let timestamp: i64 = next()?.parse().map_err(|_| bad())?;
+    let step: i64 = next()?.parse().map_err(|_| bad())?;
+    let is_nan: i64 = next()?.parse().map_err(|_| bad())?;
+    let value: f64 = next()?.parse().map_err(|_| bad())?;
+    Ok(Metric {
+        key: key.to_string(),
+        value: metric_value(value, is_nan),
+        timestamp,
+        step,
+    })
+}
+
 impl Store {
     /// Every point logged for `key` in a run, or one page of them when `max_results` is given.
     /// An unknown run or key has an empty history, as in MLflow.
@@ -29,9 +46,27 @@ impl Store {
         page_token: Option<&str>,
     ) -> Result<MetricPage> {
         let offset = decode_page_token(page_token)?;
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
-            "SELECT \"key\", value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 END AS \
-             is_nan FROM metrics WHERE run_uuid = ",
+        // Rows cross sqlx's driver one at a time (on SQLite a channel hop and a column list per
+        // row), which for a 100,000-point history cost far more than the query. The database
+        // joins the page into one text value instead, each double printed exactly (17
+        // significant digits on SQLite, PostgreSQL's shortest exact form), and Rust splits it.
+        let joined = match self.pools.backend {
+            crate::Backend::Sqlite => {
+                "group_concat(\"timestamp\" || ' ' || step || ' ' || is_nan || ' ' || \
+                 printf('%!.17g', value), char(10) ORDER BY \"timestamp\", step, value)"
+            }
+            crate::Backend::Postgres => {
+                "string_agg(\"timestamp\" || ' ' || step || ' ' || \
+                 (CASE WHEN is_nan THEN 1 ELSE 0 END) || ' ' || value::text, E'\\n' \
+                 ORDER BY \"timestamp\", step, value)"
+            }
+        };
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!(
+                "SELECT {joined} FROM (SELECT \"timestamp\", step, is_nan, value FROM metrics \
+                 WHERE run_uuid = "
+            ),
         );
         qb.push_bind(run_id.to_string());
         qb.push(" AND \"key\" = ");
@@ -42,14 +77,19 @@ impl Store {
         qb.push_bind(max_results.map_or(i64::MAX, |max| max.saturating_add(1)));
         qb.push(" OFFSET ");
         qb.push_bind(offset);
-        let sql_rows = qb
+        qb.push(") page");
+        let text: Option<String> = qb
             .build()
-            .fetch_all(&self.pools.read)
+            .fetch_one(&self.pools.read)
             .await
+            .map_err(db_error)?
+            .try_get(0)
             .map_err(db_error)?;
-        let mut metrics = sql_rows
-            .iter()
-            .map(rows::metric)
+        let mut metrics = text
+            .as_deref()
+            .unwrap_or_default()
+            .lines()
+            .map(|line| parse_point(key, line))
             .collect::<Result<Vec<_>>>()?;
         let next_page_token = match max_results {
             Some(max) if metrics.len() as i64 > max => {
@@ -78,7 +118,8 @@ impl Store {
         for run_id in run_ids {
             // NTILE puts the ordered rows into `max_results` buckets; the first row of each
             // bucket is kept. With fewer rows than buckets, every row is kept.
-            let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+            let mut qb = SqlBuilder::for_backend(
+                self.pools.backend,
                 "SELECT value, \"timestamp\", step, is_nan FROM (SELECT value, \"timestamp\", \
                  step, is_nan, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, \
                  \"timestamp\", value, is_nan) AS rn FROM (SELECT value, \"timestamp\", step, \
@@ -119,7 +160,8 @@ impl Store {
 
             // The buckets' first rows may miss the overall last point; keep it, replacing the
             // last sample when the page is full.
-            let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+            let mut qb = SqlBuilder::for_backend(
+                self.pools.backend,
                 "SELECT value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan \
                  FROM metrics WHERE run_uuid = ",
             );
@@ -178,7 +220,8 @@ impl Store {
         if run_ids.len() > IN_CHUNK {
             return Err(Error::invalid("too many run ids"));
         }
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
             "SELECT run_uuid, \"key\", value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 \
              END AS is_nan FROM metrics WHERE \"key\" = ",
         );

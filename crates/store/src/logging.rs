@@ -125,7 +125,8 @@ async fn insert_model_metrics(
         }
     }
     for chunk in linked.chunks(INSERT_CHUNK / 2) {
-        let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), 
+        let mut qb = SqlBuilder::for_backend(
+            crate::db::backend_of_transaction(tx),
             "INSERT INTO logged_model_metrics (model_id, metric_name, metric_timestamp_ms, \
              metric_step, metric_value, experiment_id, run_id, dataset_uuid, dataset_name, \
              dataset_digest) ",
@@ -166,7 +167,8 @@ async fn insert_metrics(
         return Ok(());
     }
     for chunk in metrics.chunks(INSERT_CHUNK) {
-        let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), 
+        let mut qb = SqlBuilder::for_backend(
+            crate::db::backend_of_transaction(tx),
             "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) ",
         );
         qb.push_values(chunk, |row, m| {
@@ -204,7 +206,8 @@ async fn insert_metrics(
     let mut latest: Vec<(&MetricSpec, StoredValue)> = latest.into_values().collect();
     latest.sort_by(|a, b| a.0.key.cmp(&b.0.key));
     for chunk in latest.chunks(INSERT_CHUNK) {
-        let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), 
+        let mut qb = SqlBuilder::for_backend(
+            crate::db::backend_of_transaction(tx),
             "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, run_uuid) ",
         );
         qb.push_values(chunk, |row, (m, s)| {
@@ -249,7 +252,10 @@ async fn insert_params(
     if params.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), "INSERT INTO params (\"key\", value, run_uuid) ");
+    let mut qb = SqlBuilder::for_backend(
+        crate::db::backend_of_transaction(tx),
+        "INSERT INTO params (\"key\", value, run_uuid) ",
+    );
     qb.push_values(params, |row, p| {
         row.push_bind(p.key.clone())
             .sep()
@@ -260,7 +266,10 @@ async fn insert_params(
     qb.push(" ON CONFLICT DO NOTHING");
     qb.build().execute(&mut **tx).await.map_err(db_error)?;
 
-    let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), "SELECT \"key\", value FROM params WHERE run_uuid = ");
+    let mut qb = SqlBuilder::for_backend(
+        crate::db::backend_of_transaction(tx),
+        "SELECT \"key\", value FROM params WHERE run_uuid = ",
+    );
     qb.push_bind(run_id.to_string());
     qb.push(" AND \"key\" IN (");
     qb.push_bind_list(params.iter().map(|p| p.key.clone()));

@@ -295,8 +295,10 @@ impl Store {
         let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
         let latest = self.latest_versions(&names).await?;
         let mut tags: HashMap<String, Vec<KeyValue>> = HashMap::new();
-        let mut qb =
-            SqlBuilder::for_backend(self.pools.backend, "SELECT name, key, value FROM registered_model_tags WHERE name IN (");
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            "SELECT name, key, value FROM registered_model_tags WHERE name IN (",
+        );
         qb.push_bind_list(names.iter().cloned());
         qb.push(") ORDER BY name, key");
         for row in qb
@@ -313,7 +315,8 @@ impl Store {
             });
         }
         let mut aliases: HashMap<String, Vec<RegisteredModelAlias>> = HashMap::new();
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
             "SELECT name, alias, version FROM registered_model_aliases WHERE name IN (",
         );
         qb.push_bind_list(names.iter().cloned());
@@ -346,10 +349,13 @@ impl Store {
         &self,
         names: &[String],
     ) -> Result<HashMap<String, Vec<ModelVersion>>> {
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, format!(
-            "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}' \
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!(
+                "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}' \
              AND mv.name IN ("
-        ));
+            ),
+        );
         qb.push_bind_list(names.iter().cloned());
         qb.push(
             ") AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
@@ -382,7 +388,8 @@ impl Store {
         names.dedup();
         let mut tags: HashMap<(String, String), Vec<KeyValue>> = HashMap::new();
         for chunk in names.chunks(500) {
-            let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+            let mut qb = SqlBuilder::for_backend(
+                self.pools.backend,
                 "SELECT name, version, key, value FROM model_version_tags WHERE name IN (",
             );
             qb.push_bind_list(chunk.iter().cloned());
@@ -513,7 +520,8 @@ impl Store {
         let order = parse_registered_model_order_by(order_by)?;
         let offset = page_offset(page_token)?;
         let backend = self.pools.backend;
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, 
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
             "SELECT rm.name, rm.creation_time, rm.last_updated_time, rm.description \
              FROM registered_models rm WHERE 1 = 1",
         );
@@ -916,9 +924,12 @@ impl Store {
         let order = parse_model_version_order_by(order_by)?;
         let offset = page_offset(page_token)?;
         let backend = self.pools.backend;
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, format!(
-            "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}'"
-        ));
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!(
+                "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}'"
+            ),
+        );
         for clause in clauses.iter().filter(|c| c.entity == EntityType::Attribute) {
             qb.push(" AND");
             match (clause.key.as_str(), &clause.value) {

@@ -150,7 +150,8 @@ pub(crate) async fn attach_experiment_tags(
     // Experiment ids are integers in the table; compare their text so one bind type serves
     // both engines.
     for chunk in ids.chunks(IN_CHUNK) {
-        let mut qb = SqlBuilder::for_backend(crate::db::backend_of(pool), 
+        let mut qb = SqlBuilder::for_backend(
+            crate::db::backend_of(pool),
             "SELECT experiment_id, \"key\", value FROM experiment_tags WHERE experiment_id IN (",
         );
         qb.push_bind_list(chunk.iter().map(|id| id.parse::<i64>().unwrap_or_default()));

@@ -191,7 +191,10 @@ impl Store {
         }
         let backend = self.pools.backend;
 
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, format!("SELECT {RUN_COLUMNS} FROM runs r"));
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!("SELECT {RUN_COLUMNS} FROM runs r"),
+        );
         for (i, o) in order.iter().enumerate() {
             let table = match o.entity {
                 EntityType::Metric => "latest_metrics",
@@ -272,9 +275,10 @@ impl Store {
         let offset = decode_page_token(page_token)?;
         let backend = self.pools.backend;
 
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.lifecycle_stage IN ("
-        ));
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.lifecycle_stage IN ("),
+        );
         qb.push_bind_list(view.stages().iter().map(|s| s.to_string()));
         qb.push(")");
         for clause in &clauses {

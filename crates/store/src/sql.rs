@@ -76,7 +76,10 @@ impl SqlBuilder {
     where
         T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
     {
-        debug_assert!(!self.positional, "placeholder_for needs numbered placeholders");
+        debug_assert!(
+            !self.positional,
+            "placeholder_for needs numbered placeholders"
+        );
         let _ = self.args.add(value);
         self.count += 1;
         format!("${}", self.count)

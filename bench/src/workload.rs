@@ -127,7 +127,13 @@ impl Client {
         Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    async fn get(&self, path: &str, query: &[(&str, String)]) -> anyhow::Result<Value> {
+    /// A GET whose JSON answer is read into `T`: a typed shape that skips what it does not
+    /// need, so the client's parsing of a 6 MB history stays small next to the server's work.
+    async fn get<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> anyhow::Result<T> {
         let mut url = format!("{}/{path}?", self.base);
         for (k, v) in query {
             let v: String = form_urlencoded_value(v);
@@ -457,6 +463,14 @@ async fn search(
     ))
 }
 
+/// A page of `get-history`, counted but not read point by point.
+#[derive(serde::Deserialize)]
+struct HistoryPage {
+    #[serde(default)]
+    metrics: Vec<serde::de::IgnoredAny>,
+    next_page_token: Option<String>,
+}
+
 /// Full history (all pages) and the UI's sampled read; `None` for an operation the server
 /// refuses.
 async fn history(client: &Client, run: &str, sizes: &Sizes) -> (Option<f64>, Option<f64>) {
@@ -479,16 +493,13 @@ async fn history(client: &Client, run: &str, sizes: &Sizes) -> (Option<f64>, Opt
                 query.push(("page_token", t.clone()));
             }
             let Ok(page) = client
-                .get("api/2.0/mlflow/metrics/get-history", &query)
+                .get::<HistoryPage>("api/2.0/mlflow/metrics/get-history", &query)
                 .await
             else {
                 break;
             };
-            points += page["metrics"].as_array().map_or(0, Vec::len);
-            token = page["next_page_token"]
-                .as_str()
-                .map(str::to_string)
-                .filter(|t| !t.is_empty());
+            points += page.metrics.len();
+            token = page.next_page_token.filter(|t| !t.is_empty());
             if token.is_none() {
                 break;
             }
@@ -510,7 +521,7 @@ async fn history(client: &Client, run: &str, sizes: &Sizes) -> (Option<f64>, Opt
             ("max_results", "320".to_string()),
         ];
         if client
-            .get(
+            .get::<serde::de::IgnoredAny>(
                 "ajax-api/2.0/mlflow/metrics/get-history-bulk-interval",
                 &query,
             )

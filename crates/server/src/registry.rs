@@ -974,7 +974,7 @@ async fn resolve_lineage(
                 .max_by_key(|v| v.version.parse::<i64>().unwrap_or_default())
                 .ok_or_else(|| Error::not_found(format!("No versions of model '{name}' found")))?
         }
-        ModelReference::LoggedModel(_) => unreachable!("handled above"),
+        ModelReference::LoggedModel(_) => return Ok((source, Some(run_id), Some(model_id))),
     };
     let referenced_run = referenced.run_id.clone().unwrap_or_default();
     // MLflow's registry does not keep a version's logged model id, so it is always empty here.

@@ -1004,26 +1004,24 @@ pub fn parse_run_order_by_list(order_by: &[String]) -> Result<Vec<OrderBy>> {
 // ---------------------------------------------------------------------------------------------
 // Experiments
 
+/// Splits the `entity.key` identifiers of the experiment and model-registry grammars: a bare
+/// name is an attribute, `attribute.`, `tag.` and `tags.` are the only entity types.
+fn attribute_or_tag(identifier: &str) -> Result<(EntityType, &str)> {
+    match identifier.split_once('.') {
+        None => Ok((EntityType::Attribute, identifier)),
+        Some(("attribute", key)) => Ok((EntityType::Attribute, key)),
+        Some(("tag" | "tags", key)) => Ok((EntityType::Tag, key)),
+        Some((other, _)) => Err(Error::invalid(format!(
+            "Invalid entity type '{other}'. Valid entity types are ('attribute', 'tag', 'tags')"
+        ))),
+    }
+}
+
 const EXPERIMENT_ATTRIBUTES: &[&str] =
     &["name", "experiment_id", "creation_time", "last_update_time"];
 
 fn experiment_identifier(identifier: &str) -> Result<(EntityType, String)> {
-    let (entity, key) = match identifier.split_once('.') {
-        None => (EntityType::Attribute, identifier),
-        Some((entity, key)) => {
-            let entity = match entity {
-                "attribute" => EntityType::Attribute,
-                "tag" | "tags" => EntityType::Tag,
-                other => {
-                    return Err(Error::invalid(format!(
-                        "Invalid entity type '{other}'. Valid entity types are ('attribute', \
-                         'tag', 'tags')"
-                    )));
-                }
-            };
-            (entity, key)
-        }
-    };
+    let (entity, key) = attribute_or_tag(identifier)?;
     let key = trim_backticks(&strip_quotes(key, false)?).to_string();
     if entity == EntityType::Attribute && !EXPERIMENT_ATTRIBUTES.contains(&key.as_str()) {
         return Err(Error::invalid(format!(
@@ -1286,22 +1284,7 @@ const MODEL_VERSION_NUMERIC_ATTRIBUTES: &[&str] = &[
 ];
 
 fn registry_identifier(identifier: &str, valid: &[&str]) -> Result<(EntityType, String)> {
-    let (entity, key) = match identifier.split_once('.') {
-        None => (EntityType::Attribute, identifier),
-        Some((entity, key)) => {
-            let entity = match entity {
-                "attribute" => EntityType::Attribute,
-                "tag" | "tags" => EntityType::Tag,
-                other => {
-                    return Err(Error::invalid(format!(
-                        "Invalid entity type '{other}'. Valid entity types are ('attribute', \
-                         'tag', 'tags')"
-                    )));
-                }
-            };
-            (entity, key)
-        }
-    };
+    let (entity, key) = attribute_or_tag(identifier)?;
     // MLflow checks the attribute name before it strips quotes and backticks.
     if entity == EntityType::Attribute && !valid.contains(&key) {
         return Err(Error::invalid(format!(
@@ -1527,16 +1510,7 @@ pub fn parse_model_version_order_by(order_by: &[String]) -> Result<Vec<(Registry
     let mut parsed: Vec<(RegistryOrderKey, bool)> = Vec::new();
     for element in order_by {
         let (token, ascending) = split_order_by(element)?;
-        let (_, key) = match token.trim().split_once('.') {
-            None => ("attribute", token.trim()),
-            Some((entity @ ("attribute" | "tag" | "tags"), key)) => (entity, key),
-            Some((other, _)) => {
-                return Err(Error::invalid(format!(
-                    "Invalid entity type '{other}'. Valid entity types are ('attribute', 'tag', \
-                     'tags')"
-                )));
-            }
-        };
+        let (_, key) = attribute_or_tag(token.trim())?;
         let key = trim_backticks(&strip_quotes(key, false)?).to_string();
         let key = match key.as_str() {
             "name" => RegistryOrderKey::Name,

@@ -196,14 +196,11 @@ pub async fn search(State(state): State<AppState>, fields: Fields) -> ApiResult<
             token.as_deref(),
         )
         .await?;
-    let mut body = json!({});
-    if !page.items.is_empty() {
-        body["models"] = json!(page.items);
-    }
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(reply(body))
+    Ok(crate::reply_page(
+        "models",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
 /// `GET /logged-models/{model_id}/artifacts/directories?artifact_directory_path=`

@@ -9,7 +9,7 @@
 use axum::extract::State;
 use axum::response::Response;
 use serde_json::json;
-use trackway_core::entities::{KeyValue, ModelVersion, Stage};
+use trackway_core::entities::{KeyValue, Stage};
 use trackway_core::paths::{decode_fully, safe_relative_path};
 use trackway_core::validation::{
     SEARCH_MODEL_VERSION_MAX_RESULTS_DEFAULT, SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
@@ -22,7 +22,7 @@ use crate::artifacts::{DirectoryAnswer, stream_file};
 use crate::error::ApiResult;
 use crate::experiments::key_values;
 use crate::request::{Fields, type_error};
-use crate::{AppState, reply};
+use crate::{AppState, reply, reply_page};
 
 /// The only sources a prompt version may have (MLflow's placeholders).
 const PROMPT_SOURCES: [&str; 2] = ["dummy-source", "prompt-template"];
@@ -130,14 +130,11 @@ pub async fn search_registered_models(
             page_token.as_deref().filter(|t| !t.is_empty()),
         )
         .await?;
-    let mut body = json!({});
-    if !page.items.is_empty() {
-        body["registered_models"] = json!(page.items);
-    }
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(reply(body))
+    Ok(reply_page(
+        "registered_models",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
 /// `POST|GET /registered-models/get-latest-versions`
@@ -148,15 +145,7 @@ pub async fn get_latest_versions(
     let name = fields.required_string("name")?;
     let stages = fields.string_list("stages")?;
     let versions = state.store.get_latest_versions(&name, &stages).await?;
-    Ok(reply(versions_body(versions)))
-}
-
-fn versions_body(versions: Vec<ModelVersion>) -> serde_json::Value {
-    if versions.is_empty() {
-        json!({})
-    } else {
-        json!({ "model_versions": versions })
-    }
+    Ok(reply_page("model_versions", &versions, None))
 }
 
 /// `POST /registered-models/set-tag`
@@ -421,11 +410,11 @@ pub async fn search_model_versions(
             page_token.as_deref().filter(|t| !t.is_empty()),
         )
         .await?;
-    let mut body = versions_body(page.items);
-    if let Some(token) = page.next_page_token {
-        body["next_page_token"] = json!(token);
-    }
-    Ok(reply(body))
+    Ok(reply_page(
+        "model_versions",
+        &page.items,
+        page.next_page_token,
+    ))
 }
 
 /// `POST /model-versions/set-tag`
@@ -515,24 +504,16 @@ pub async fn resolve(State(state): State<AppState>, fields: Fields) -> ApiResult
         ModelReference::Version { name, version } => {
             state.store.get_model_version(&name, &version).await?
         }
-        ModelReference::Stage { name, stage } => {
-            let stages = match &stage {
-                Some(stage) => vec![stage.clone()],
-                None => Vec::new(),
-            };
-            state
-                .store
-                .get_latest_versions(&name, &stages)
-                .await?
-                .into_iter()
-                .max_by_key(|v| v.version.parse::<i64>().unwrap_or_default())
-                .ok_or_else(|| {
-                    Error::not_found(format!(
-                        "No versions of model '{name}' are in stage '{}'",
-                        stage.as_deref().unwrap_or("any")
-                    ))
-                })?
-        }
+        ModelReference::Stage { name, stage } => state
+            .store
+            .highest_latest_version(&name, stage.as_deref())
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(format!(
+                    "No versions of model '{name}' are in stage '{}'",
+                    stage.as_deref().unwrap_or("any")
+                ))
+            })?,
     };
     let files = version_files_uri(&state.store, &version.name, &version.version).await?;
     let location = state.artifacts.physical_location(&files)?;
@@ -965,15 +946,10 @@ async fn resolve_lineage(
         ModelReference::Alias { name, alias } => {
             store.get_model_version_by_alias(&name, &alias).await?
         }
-        ModelReference::Stage { name, stage } => {
-            let stages: Vec<String> = stage.into_iter().collect();
-            store
-                .get_latest_versions(&name, &stages)
-                .await?
-                .into_iter()
-                .max_by_key(|v| v.version.parse::<i64>().unwrap_or_default())
-                .ok_or_else(|| Error::not_found(format!("No versions of model '{name}' found")))?
-        }
+        ModelReference::Stage { name, stage } => store
+            .highest_latest_version(&name, stage.as_deref())
+            .await?
+            .ok_or_else(|| Error::not_found(format!("No versions of model '{name}' found")))?,
         ModelReference::LoggedModel(_) => return Ok((source, Some(run_id), Some(model_id))),
     };
     let referenced_run = referenced.run_id.clone().unwrap_or_default();

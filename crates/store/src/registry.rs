@@ -29,6 +29,7 @@ use trackway_core::validation::{
 };
 use trackway_core::{Error, ErrorCode, Result};
 
+use crate::rows::for_each_in_chunks;
 use crate::sql::{SqlBuilder, push_value_comparison};
 use crate::{Page, Store, db_error, is_unique_violation, now_ms};
 
@@ -171,11 +172,6 @@ fn push_tag_filters(
     }
 }
 
-/// `offset` for a page token, as MLflow reads it only when a token is given.
-fn page_offset(page_token: Option<&str>) -> Result<i64> {
-    decode_page_token(page_token)
-}
-
 fn next_token(fetched: usize, max_results: i64, offset: i64) -> Option<String> {
     (fetched as i64 == max_results + 1).then(|| encode_page_token(offset + max_results))
 }
@@ -293,48 +289,44 @@ impl Store {
             return Ok(models);
         }
         let names: Vec<String> = models.iter().map(|m| m.name.clone()).collect();
-        let latest = self.latest_versions(&names).await?;
+        let mut latest = self.latest_versions(&names).await?;
         let mut tags: HashMap<String, Vec<KeyValue>> = HashMap::new();
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
+        for_each_in_chunks(
+            &self.pools.read,
             "SELECT name, key, value FROM registered_model_tags WHERE name IN (",
-        );
-        qb.push_bind_list(names.iter().cloned());
-        qb.push(") ORDER BY name, key");
-        for row in qb
-            .build()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(db_error)?
-        {
-            let name: String = row.try_get(0).map_err(db_error)?;
-            let value: Option<String> = row.try_get(2).map_err(db_error)?;
-            tags.entry(name).or_default().push(KeyValue {
-                key: row.try_get(1).map_err(db_error)?,
-                value: value.unwrap_or_default(),
-            });
-        }
+            " ORDER BY name, key",
+            &names,
+            |row| {
+                let value: Option<String> = row.try_get(2).map_err(db_error)?;
+                tags.entry(row.try_get(0).map_err(db_error)?)
+                    .or_default()
+                    .push(KeyValue {
+                        key: row.try_get(1).map_err(db_error)?,
+                        value: value.unwrap_or_default(),
+                    });
+                Ok(())
+            },
+        )
+        .await?;
         let mut aliases: HashMap<String, Vec<RegisteredModelAlias>> = HashMap::new();
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
+        for_each_in_chunks(
+            &self.pools.read,
             "SELECT name, alias, version FROM registered_model_aliases WHERE name IN (",
-        );
-        qb.push_bind_list(names.iter().cloned());
-        qb.push(") ORDER BY name, alias");
-        for row in qb
-            .build()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(db_error)?
-        {
-            let name: String = row.try_get(0).map_err(db_error)?;
-            let version: i64 = row.try_get(2).map_err(db_error)?;
-            aliases.entry(name).or_default().push(RegisteredModelAlias {
-                alias: row.try_get(1).map_err(db_error)?,
-                version: version.to_string(),
-            });
-        }
-        let mut latest = latest;
+            " ORDER BY name, alias",
+            &names,
+            |row| {
+                let version: i64 = row.try_get(2).map_err(db_error)?;
+                aliases
+                    .entry(row.try_get(0).map_err(db_error)?)
+                    .or_default()
+                    .push(RegisteredModelAlias {
+                        alias: row.try_get(1).map_err(db_error)?,
+                        version: version.to_string(),
+                    });
+                Ok(())
+            },
+        )
+        .await?;
         for model in &mut models {
             model.latest_versions = latest.remove(&model.name).unwrap_or_default();
             model.tags = tags.remove(&model.name).unwrap_or_default();
@@ -349,25 +341,23 @@ impl Store {
         &self,
         names: &[String],
     ) -> Result<HashMap<String, Vec<ModelVersion>>> {
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
-            format!(
-                "SELECT {VERSION_COLUMNS} FROM model_versions mv WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}' \
-             AND mv.name IN ("
+        let mut versions = Vec::new();
+        for_each_in_chunks(
+            &self.pools.read,
+            &format!(
+                "SELECT {VERSION_COLUMNS} FROM model_versions mv \
+                 WHERE mv.current_stage != '{STAGE_DELETED_INTERNAL}' AND mv.name IN ("
             ),
-        );
-        qb.push_bind_list(names.iter().cloned());
-        qb.push(
-            ") AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
+            " AND mv.version = (SELECT MAX(m2.version) FROM model_versions m2 \
              WHERE m2.workspace = mv.workspace AND m2.name = mv.name \
              AND m2.current_stage = mv.current_stage) ORDER BY mv.name, mv.version",
-        );
-        let rows = qb
-            .build()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(db_error)?;
-        let versions = rows.iter().map(model_version).collect::<Result<Vec<_>>>()?;
+            names,
+            |row| {
+                versions.push(model_version(row)?);
+                Ok(())
+            },
+        )
+        .await?;
         let versions = self.load_version_tags(versions).await?;
         let mut out: HashMap<String, Vec<ModelVersion>> = HashMap::new();
         for v in versions {
@@ -387,19 +377,12 @@ impl Store {
         names.sort();
         names.dedup();
         let mut tags: HashMap<(String, String), Vec<KeyValue>> = HashMap::new();
-        for chunk in names.chunks(500) {
-            let mut qb = SqlBuilder::for_backend(
-                self.pools.backend,
-                "SELECT name, version, key, value FROM model_version_tags WHERE name IN (",
-            );
-            qb.push_bind_list(chunk.iter().cloned());
-            qb.push(") ORDER BY name, version, key");
-            for row in qb
-                .build()
-                .fetch_all(&self.pools.read)
-                .await
-                .map_err(db_error)?
-            {
+        for_each_in_chunks(
+            &self.pools.read,
+            "SELECT name, version, key, value FROM model_version_tags WHERE name IN (",
+            " ORDER BY name, version, key",
+            &names,
+            |row| {
                 let version: i64 = row.try_get(1).map_err(db_error)?;
                 let value: Option<String> = row.try_get(3).map_err(db_error)?;
                 tags.entry((row.try_get(0).map_err(db_error)?, version.to_string()))
@@ -408,8 +391,10 @@ impl Store {
                         key: row.try_get(2).map_err(db_error)?,
                         value: value.unwrap_or_default(),
                     });
-            }
-        }
+                Ok(())
+            },
+        )
+        .await?;
         for v in &mut versions {
             v.tags = tags
                 .remove(&(v.name.clone(), v.version.clone()))
@@ -518,7 +503,7 @@ impl Store {
         let clauses =
             parse_registry_filter(RegistrySearch::RegisteredModels, filter.unwrap_or_default())?;
         let order = parse_registered_model_order_by(order_by)?;
-        let offset = page_offset(page_token)?;
+        let offset = decode_page_token(page_token)?;
         let backend = self.pools.backend;
         let mut qb = SqlBuilder::for_backend(
             self.pools.backend,
@@ -603,6 +588,21 @@ impl Store {
                 .collect();
         }
         Ok(versions)
+    }
+
+    /// The highest of the latest versions in `stage` (in any stage when `None`), with aliases:
+    /// what `models:/NAME/Stage`, `models:/NAME/latest` and the `latest` alias name.
+    pub async fn highest_latest_version(
+        &self,
+        name: &str,
+        stage: Option<&str>,
+    ) -> Result<Option<ModelVersion>> {
+        let stages: Vec<String> = stage.map(str::to_string).into_iter().collect();
+        Ok(self
+            .get_latest_versions(name, &stages)
+            .await?
+            .into_iter()
+            .max_by_key(|v| v.version.parse::<i64>().unwrap_or_default()))
     }
 
     /// Sets a tag on a registered model.
@@ -922,7 +922,7 @@ impl Store {
         let clauses =
             parse_registry_filter(RegistrySearch::ModelVersions, filter.unwrap_or_default())?;
         let order = parse_model_version_order_by(order_by)?;
-        let offset = page_offset(page_token)?;
+        let offset = decode_page_token(page_token)?;
         let backend = self.pools.backend;
         let mut qb = SqlBuilder::for_backend(
             self.pools.backend,
@@ -1079,14 +1079,12 @@ impl Store {
         validate_model_name(name)?;
         validate_alias_name(alias)?;
         if alias.eq_ignore_ascii_case("latest") {
-            let latest = self.get_latest_versions(name, &[]).await?;
-            let highest = latest
-                .into_iter()
-                .max_by_key(|v| v.version.parse::<i64>().unwrap_or_default())
+            return self
+                .highest_latest_version(name, None)
+                .await?
                 .ok_or_else(|| {
                     Error::not_found(format!("Latest version not found for model {name}."))
-                })?;
-            return Ok(highest);
+                });
         }
         self.require_registered_model(name).await?;
         let version: Option<i64> = sqlx::query_scalar(

@@ -52,6 +52,49 @@ pub enum Command {
     /// Work with registered models on a running server.
     #[command(subcommand)]
     Models(ModelsCommand),
+
+    /// Install MLflow's web UI for `trackway server` to serve.
+    #[command(subcommand)]
+    Ui(UiCommand),
+}
+
+/// `trackway ui` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UiCommand {
+    /// Download MLflow 3.17.2's web UI and install it in the data directory.
+    ///
+    /// Fetches the pinned mlflow wheel from the Python package index (PIP_INDEX_URL or
+    /// --index-url, default PyPI), checks its SHA-256 against the one built into Trackway, and
+    /// extracts only the built UI (mlflow/server/js/build) into DATA_DIR/ui/mlflow-3.17.2.
+    /// `trackway server` then serves it at /. Prints the directory it installed.
+    ///
+    /// Examples:
+    ///   trackway ui install
+    ///   trackway ui install --data-dir /var/lib/trackway --index-url https://mirror/simple
+    #[command(verbatim_doc_comment)]
+    Install(UiInstallArgs),
+}
+
+/// `trackway ui install`'s flags.
+#[derive(Debug, Args)]
+pub struct UiInstallArgs {
+    /// Trackway's data directory (default: $XDG_DATA_HOME/trackway or
+    /// ~/.local/share/trackway).
+    #[arg(long, env = "TRACKWAY_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+
+    /// The Python package index to download from (a PEP 503 "simple" index).
+    #[arg(
+        long,
+        env = "PIP_INDEX_URL",
+        value_name = "URL",
+        default_value = "https://pypi.org/simple"
+    )]
+    pub index_url: String,
+
+    /// Install again even if the UI is already installed.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `trackway models` subcommands.
@@ -239,6 +282,26 @@ pub struct ServerArgs {
     /// Path prefix for every route, e.g. /mlflow.
     #[arg(long, env = "MLFLOW_STATIC_PREFIX", help_heading = "Network")]
     pub static_prefix: Option<String>,
+
+    /// Serve the web UI from this directory (a built MLflow UI holding index.html). Default:
+    /// the one `trackway ui install` installed, else the mlflow package of `python3`, else
+    /// none (/ then says how to install it).
+    #[arg(
+        long,
+        env = "TRACKWAY_UI_DIR",
+        value_name = "DIR",
+        help_heading = "Web UI"
+    )]
+    pub ui_dir: Option<std::path::PathBuf>,
+
+    /// Trackway's data directory, where `trackway ui install` puts the UI.
+    #[arg(
+        long,
+        env = "TRACKWAY_DATA_DIR",
+        value_name = "DIR",
+        help_heading = "Web UI"
+    )]
+    pub data_dir: Option<std::path::PathBuf>,
 
     /// Accepted for compatibility; Trackway does not check Host headers yet.
     #[arg(long, help_heading = "Security")]

@@ -8,6 +8,7 @@ mod cli;
 mod gc;
 mod models;
 mod server;
+mod ui;
 
 use clap::Parser;
 
@@ -29,6 +30,7 @@ fn main() -> std::process::ExitCode {
             cli::Command::Server(args) => server::run(*args).await,
             cli::Command::Gc(args) => gc::run(args).await,
             cli::Command::Models(cli::ModelsCommand::Resolve(args)) => models::resolve(args).await,
+            cli::Command::Ui(cli::UiCommand::Install(args)) => ui::install(args).await,
         }
     });
     match result {

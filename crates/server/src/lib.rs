@@ -16,12 +16,15 @@ pub mod artifact_roots;
 mod artifacts;
 pub mod error;
 mod experiments;
+mod graphql;
 mod logged_models;
 mod metrics;
 mod registry;
 pub mod request;
 mod runs;
+pub mod ui;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,6 +48,8 @@ pub struct ServerConfig {
     pub static_prefix: String,
     /// Whether the server proxies artifacts (`--serve-artifacts`).
     pub serve_artifacts: bool,
+    /// The built web UI to serve at `/`, if one is installed.
+    pub ui_dir: Option<PathBuf>,
 }
 
 /// What every handler gets: the store, the artifact roots and the settings.
@@ -368,6 +373,27 @@ pub fn app(state: AppState) -> Router {
         .route("/version", get(version))
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
+        .route(
+            "/ajax-api/3.0/mlflow/ui-telemetry",
+            get(ui::telemetry_config).post(ui::telemetry_records),
+        )
+        .route("/graphql", get(graphql::graphql).post(graphql::graphql))
+        .route(
+            "/ajax-api/2.0/mlflow/gateway-proxy",
+            get(ui::gateway_proxy).post(ui::gateway_proxy),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/config",
+            get(ui::assistant_config),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/providers",
+            get(ui::assistant_providers),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/traces/metrics",
+            post(ui::trace_metrics),
+        )
         .nest("/api/2.0/mlflow", mlflow_v2_routes())
         .nest(
             "/ajax-api/2.0/mlflow",
@@ -376,6 +402,7 @@ pub fn app(state: AppState) -> Router {
         .route("/get-artifact", get(artifacts::get_run_artifact))
         .route("/model-versions/get-artifact", get(registry::get_artifact))
         .route("/api/2.0/trackway/models/resolve", get(registry::resolve))
+        .merge(ui::routes(state.config.ui_dir.as_deref()))
         .layer(DefaultBodyLimit::max(request::MAX_JSON_BODY))
         .nest("/api/2.0/mlflow-artifacts", artifact_service_routes())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_service_routes())

@@ -311,3 +311,29 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Whether any of these experiments holds traces (MLflow's `trace_info` rows). Trackway does
+    /// not serve traces yet; this lets it say so instead of answering as if there were none.
+    pub async fn experiments_have_traces(&self, experiment_ids: &[String]) -> Result<bool> {
+        let ids = experiment_ids
+            .iter()
+            .map(|id| parse_experiment_id(id))
+            .collect::<Result<Vec<i64>>>()?;
+        if ids.is_empty() {
+            return Ok(false);
+        }
+        let mut qb = crate::sql::SqlBuilder::for_backend(
+            self.pools.backend,
+            "SELECT 1 FROM trace_info WHERE experiment_id IN (",
+        );
+        qb.push_bind_list(ids);
+        qb.push(") LIMIT 1");
+        Ok(qb
+            .build()
+            .fetch_optional(&self.pools.read)
+            .await
+            .map_err(db_error)?
+            .is_some())
+    }
+}

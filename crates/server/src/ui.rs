@@ -1,0 +1,170 @@
+//! The web UI: MLflow's built React app, served from a directory, and the small endpoints only
+//! the UI calls.
+//!
+//! The app is never part of this repository: `trackway ui install` extracts it from MLflow's
+//! pinned wheel, or the server is pointed at a directory (`--ui-dir`), or at the `mlflow`
+//! package of the active Python environment. The app asks for relative URLs
+//! (`static-files/...`, `ajax-api/...`), so it works under `--static-prefix` unchanged.
+//!
+//! Caching: `index.html` is revalidated on every visit (`no-cache`) so an upgraded UI shows at
+//! once; files under `static-files/static/` carry a content hash in their names and are
+//! immutable; the few unhashed files (favicon, manifest) keep MLflow's 28 days.
+
+use std::path::{Path, PathBuf};
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tower_http::services::ServeDir;
+
+use trackway_core::{Error, ErrorCode};
+
+use crate::error::ApiResult;
+use crate::request::{Fields, missing};
+use crate::{AppState, reply};
+
+/// `Cache-Control` of files whose names carry a content hash.
+const IMMUTABLE: &str = "public, max-age=31536000, immutable";
+/// `Cache-Control` of other static files: MLflow's 28 days.
+const UNHASHED: &str = "public, max-age=2419200";
+
+/// The routes that serve the app: `/` and `/static-files/...`.
+pub fn routes(ui_dir: Option<&Path>) -> Router<AppState> {
+    let router = Router::new().route("/", axum::routing::get(index));
+    match ui_dir {
+        Some(dir) => router.nest_service(
+            "/static-files",
+            Router::new()
+                .fallback_service(ServeDir::new(dir).precompressed_gzip())
+                .layer(middleware::from_fn(cache_headers)),
+        ),
+        None => router,
+    }
+}
+
+/// Sets `Cache-Control` on successful static answers (see the module docs).
+async fn cache_headers(request: Request, next: Next) -> Response {
+    let hashed = request.uri().path().starts_with("/static/");
+    let mut response = next.run(request).await;
+    if response.status().is_success() || response.status() == StatusCode::NOT_MODIFIED {
+        let value = if hashed { IMMUTABLE } else { UNHASHED };
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `GET /`: the app's `index.html`, or a page that says how to install the UI.
+async fn index(State(state): State<AppState>) -> Response {
+    let Some(dir) = state.config.ui_dir.as_deref() else {
+        return html(StatusCode::OK, NOT_INSTALLED.to_string());
+    };
+    match tokio::fs::read_to_string(dir.join("index.html")).await {
+        Ok(page) => html(StatusCode::OK, page),
+        Err(e) => {
+            tracing::error!(dir = %dir.display(), error = %e, "cannot read the UI's index.html");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!(
+                    "<!doctype html><title>Trackway</title><p>The web UI in {} cannot be read: \
+                     {e}. Reinstall it with <code>trackway ui install</code>.",
+                    escape(&dir.display().to_string())
+                ),
+            )
+        }
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+const NOT_INSTALLED: &str = "<!doctype html>
+<html lang=en><head><meta charset=utf-8><title>Trackway</title></head>
+<body style=\"font-family: sans-serif; max-width: 40em; margin: 3em auto\">
+<h1>Trackway is running</h1>
+<p>The tracking API is up (point MLflow clients at this address). The web UI is not installed.</p>
+<p>Install MLflow's web UI once, then restart the server:</p>
+<pre>trackway ui install</pre>
+<p>or serve a UI you already have with <code>--ui-dir DIR</code> (or <code>TRACKWAY_UI_DIR</code>).</p>
+</body></html>
+";
+
+/// `GET /ajax-api/3.0/mlflow/ui-telemetry`: Trackway sends no telemetry, so the UI is told
+/// what MLflow tells it when telemetry is off.
+pub async fn telemetry_config() -> Response {
+    reply(json!({
+        "disable_ui_telemetry": true,
+        "disable_ui_events": [],
+        "ui_rollout_percentage": 0,
+    }))
+}
+
+/// `POST /ajax-api/3.0/mlflow/ui-telemetry`: records are accepted and dropped.
+pub async fn telemetry_records() -> Response {
+    reply(json!({"status": "disabled"}))
+}
+
+/// `/ajax-api/2.0/mlflow/gateway-proxy`: Trackway has no AI gateway, so the UI gets what MLflow
+/// answers when no deployments target is set: a gateway with no endpoints.
+pub async fn gateway_proxy() -> Response {
+    reply(json!({"endpoints": []}))
+}
+
+/// `GET /ajax-api/3.0/mlflow/assistant/config`: the MLflow Assistant (which runs coding-agent
+/// programs on the server host) is not part of Trackway; the UI is told nothing is configured.
+pub async fn assistant_config() -> Response {
+    reply(json!({"providers": {}, "projects": {}, "remote_access_allowed": false}))
+}
+
+/// `GET /ajax-api/3.0/mlflow/assistant/providers`: no assistant provider is available.
+pub async fn assistant_providers() -> Response {
+    reply(json!({"providers": [], "resolved": null, "gateway_vendor_options": {}}))
+}
+
+/// `POST /ajax-api/3.0/mlflow/traces/metrics`, which the experiment overview page asks for.
+/// Trackway does not record traces, so for experiments without traces the answer is MLflow's
+/// empty one; experiments that hold traces (a database MLflow wrote) get a clear refusal
+/// rather than charts that say zero.
+pub async fn trace_metrics(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
+    let experiment_ids = fields.string_list("experiment_ids")?;
+    if experiment_ids.is_empty() {
+        return Err(missing("experiment_ids").into());
+    }
+    fields.required_string("metric_name")?;
+    if state.store.experiments_have_traces(&experiment_ids).await? {
+        return Err(Error::new(
+            ErrorCode::NotImplemented,
+            "These experiments hold traces, and Trackway does not serve traces yet.",
+        )
+        .into());
+    }
+    Ok(reply(json!({})))
+}
+
+/// Whether `dir` holds a built UI (its `index.html`).
+pub fn is_ui_dir(dir: &Path) -> bool {
+    dir.join("index.html").is_file()
+}
+
+/// The directory of the built UI inside an installed `mlflow` package.
+pub fn build_dir_of_package(package: &Path) -> PathBuf {
+    package.join("server").join("js").join("build")
+}

@@ -232,6 +232,19 @@ def test_runs_table(ui):
     shows(ui, "120 matching runs")
     ui.shot("runs-table-paged")
 
+    # Sorting by a metric: ascending score puts the first run logged on top.
+    page.get_by_role("button", name="Sort: Created").click()
+    page.get_by_text("score", exact=True).filter(visible=True).first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="Sort: score").click()
+    page.get_by_test_id("sort-select-asc").click()
+    page.keyboard.press("Escape")
+    shows(ui, "run-000", exact=True)
+    first_row = page.locator("[role='row'][row-index='0']").filter(visible=True).first
+    assert "run-000" in first_row.inner_text()
+    first_row.scroll_into_view_if_needed()
+    ui.shot("runs-table-sorted")
+
 
 def test_run_page_and_artifacts(ui):
     page = ui.page

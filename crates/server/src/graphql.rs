@@ -2,11 +2,15 @@
 //!
 //! MLflow generates its GraphQL schema from its protos and resolves each root field by calling
 //! the same function as the matching REST RPC, then lets graphene read the fields off the
-//! protobuf response. Trackway does the same in two steps: a root field calls the REST handler
-//! with the field's `input` (so validation and errors are the RPC's own), and the JSON answer is
-//! projected onto the query's selection with the schema below. Absent fields print as protobuf
-//! defaults (`""`, `"0"`, `[]`, an empty message), because that is what graphene reads off an
-//! unset proto2 field; int64 fields print as strings (MLflow's `LongString`).
+//! protobuf response. Trackway does the same in steps: the query is parsed, lowered (fragments
+//! expanded, variables substituted) and validated against the schema table below, so an invalid
+//! query runs nothing; then each root field calls the REST handler with the field's `input`
+//! (validation and errors are the RPC's own), and the JSON answer is projected onto the
+//! selection. Absent fields print as protobuf defaults (`""`, `"0"`, `[]`, an empty message),
+//! because that is what graphene reads off an unset proto2 field; int64 fields print as strings
+//! (MLflow's `LongString`). MLflow's quirks are kept where a client could see them: only the
+//! `@component` directive exists, and `max_results`/steps of the bulk-interval query are ignored.
+//! `tests/python/test_graphql.py` sends every query to both servers and compares.
 //!
 //! A GraphQL server library would need the whole schema written again as Rust types with
 //! resolvers; the schema here is a table and the executor is short, so only the query parser
@@ -49,6 +53,9 @@ enum Ty {
     RunModelVersions,
     /// `apiError`: never set, as in MLflow (errors go to the `errors` list).
     ApiError,
+    /// An enum whose generated GraphQL type is numbered one off from the proto, so that the
+    /// unset proto value (0) has no GraphQL value: MLflow answers `null` and an error.
+    UnrepresentableEnum(&'static str),
     /// A float that is `null` when it is NaN (MLflow's `MlflowMetricExtension.value`).
     MetricValue,
 }
@@ -228,25 +235,11 @@ static DEPLOYMENT_JOB_STATE: Object = Object {
         ("run_id", Ty::String),
         (
             "job_state",
-            Ty::Enum(&[
-                "DEPLOYMENT_JOB_CONNECTION_STATE_UNSPECIFIED",
-                "NOT_SET_UP",
-                "CONNECTED",
-                "NOT_FOUND",
-                "REQUIRED_PARAMETERS_CHANGED",
-            ]),
+            Ty::UnrepresentableEnum("MlflowDeploymentJobConnectionState"),
         ),
         (
             "run_state",
-            Ty::Enum(&[
-                "DEPLOYMENT_JOB_RUN_STATE_UNSPECIFIED",
-                "NO_VALID_DEPLOYMENT_JOB_FOUND",
-                "RUNNING",
-                "SUCCEEDED",
-                "FAILED",
-                "PENDING",
-                "APPROVAL",
-            ]),
+            Ty::UnrepresentableEnum("MlflowModelVersionDeploymentJobStateDeploymentJobRunState"),
         ),
         ("current_task_name", Ty::String),
     ],
@@ -306,6 +299,22 @@ static DATASET_SUMMARY: Object = Object {
         ("name", Ty::String),
         ("digest", Ty::String),
         ("context", Ty::String),
+    ],
+};
+
+static ERROR_DETAIL: Object = Object {
+    name: "ErrorDetail",
+    fields: &[("field", Ty::String), ("message", Ty::String)],
+};
+
+static API_ERROR: Object = Object {
+    name: "ApiError",
+    fields: &[
+        ("code", Ty::String),
+        ("message", Ty::String),
+        ("help_url", Ty::String),
+        ("trace_id", Ty::String),
+        ("error_details", Ty::List(&Ty::Object(&ERROR_DETAIL))),
     ],
 };
 
@@ -492,12 +501,12 @@ fn snake_case(name: &str) -> String {
     out
 }
 
-/// A GraphQL failure: a message for the `errors` list.
-type GqlResult<T> = Result<T, String>;
+/// GraphQL errors: messages for the `errors` list.
+type Errors = Vec<String>;
 
-/// One selected field, lowered from the parsed query: fragments expanded, `@skip`/`@include`
-/// applied and variables substituted, so execution owns its data and never borrows the parser's
-/// tree across an `await`.
+/// One selected field, lowered from the parsed query: fragments expanded and variables
+/// substituted, so validation and execution own their data and never borrow the parser's tree
+/// across an `await`.
 #[derive(Debug)]
 struct Selected {
     /// The key in the answer: the alias, else the name.
@@ -512,17 +521,19 @@ struct Lowering<'d, 'q> {
     fragments: HashMap<&'q str, &'d q::FragmentDefinition<'q, &'q str>>,
     variables: &'d Map<String, Value>,
     count: usize,
+    errors: Errors,
 }
 
 impl<'d, 'q> Lowering<'d, 'q> {
+    /// The fields of `set`; `None` when a limit was hit (the error is recorded).
     fn selection_set(
         &mut self,
         set: &'d q::SelectionSet<'q, &'q str>,
         depth: usize,
-    ) -> GqlResult<Vec<Selected>> {
+    ) -> Option<Vec<Selected>> {
         let mut out = Vec::new();
         self.collect_into(set, depth, &mut out)?;
-        Ok(out)
+        Some(out)
     }
 
     fn collect_into(
@@ -530,87 +541,77 @@ impl<'d, 'q> Lowering<'d, 'q> {
         set: &'d q::SelectionSet<'q, &'q str>,
         depth: usize,
         out: &mut Vec<Selected>,
-    ) -> GqlResult<()> {
+    ) -> Option<()> {
         // Limits as in MLflow's query-safety check; a fragment spread counts as a level, so a
         // cycle of fragments ends here too.
         if depth > MAX_DEPTH {
-            return Err(format!("Query exceeds maximum depth of {MAX_DEPTH}"));
+            self.errors
+                .push(format!("Query exceeds maximum depth of {MAX_DEPTH}"));
+            return None;
         }
         for selection in &set.items {
             self.count += 1;
             if self.count > MAX_SELECTIONS {
-                return Err(format!(
+                self.errors.push(format!(
                     "Query exceeds maximum total selections of {MAX_SELECTIONS}"
                 ));
+                return None;
             }
             match selection {
                 q::Selection::Field(field) => {
-                    if !self.included(&field.directives)? {
-                        continue;
-                    }
+                    self.check_directives(&field.directives, "FIELD");
                     let arguments = field
                         .arguments
                         .iter()
-                        .map(|(name, value)| Ok((name.to_string(), self.value(value)?)))
-                        .collect::<GqlResult<_>>()?;
+                        .map(|(name, value)| (name.to_string(), self.value(value)))
+                        .collect();
+                    let children = self.selection_set(&field.selection_set, depth + 1)?;
                     out.push(Selected {
                         key: field.alias.unwrap_or(field.name).to_string(),
                         name: field.name.to_string(),
                         arguments,
-                        children: self.selection_set(&field.selection_set, depth + 1)?,
+                        children,
                     });
                 }
                 q::Selection::InlineFragment(fragment) => {
-                    if self.included(&fragment.directives)? {
-                        self.collect_into(&fragment.selection_set, depth + 1, out)?;
-                    }
-                }
-                q::Selection::FragmentSpread(spread) => {
-                    if !self.included(&spread.directives)? {
-                        continue;
-                    }
-                    let fragment = *self
-                        .fragments
-                        .get(spread.fragment_name)
-                        .ok_or_else(|| format!("Unknown fragment '{}'.", spread.fragment_name))?;
+                    self.check_directives(&fragment.directives, "INLINE_FRAGMENT");
                     self.collect_into(&fragment.selection_set, depth + 1, out)?;
                 }
+                q::Selection::FragmentSpread(spread) => {
+                    self.check_directives(&spread.directives, "FRAGMENT_SPREAD");
+                    match self.fragments.get(spread.fragment_name).copied() {
+                        Some(fragment) => {
+                            self.collect_into(&fragment.selection_set, depth + 1, out)?
+                        }
+                        None => self
+                            .errors
+                            .push(format!("Unknown fragment '{}'.", spread.fragment_name)),
+                    }
+                }
             }
         }
-        Ok(())
+        Some(())
     }
 
-    /// Applies `@skip(if:)` and `@include(if:)`; other directives (MLflow's `@component`) are
-    /// labels.
-    fn included(&self, directives: &[q::Directive<'q, &'q str>]) -> GqlResult<bool> {
+    /// MLflow's schema declares one directive, `@component`, for operations only; even the
+    /// standard `@skip` and `@include` are unknown to it, so a query using them fails there and
+    /// fails here.
+    fn check_directives(&mut self, directives: &[q::Directive<'q, &'q str>], location: &str) {
         for directive in directives {
-            let wanted = match directive.name {
-                "skip" => false,
-                "include" => true,
-                _ => continue,
-            };
-            let condition = directive
-                .arguments
-                .iter()
-                .find(|(name, _)| *name == "if")
-                .map(|(_, value)| self.value(value))
-                .transpose()?;
-            let Some(Value::Bool(condition)) = condition else {
-                return Err(format!(
-                    "Directive '@{}' needs a Boolean argument 'if'.",
-                    directive.name
+            if directive.name == "component" {
+                self.errors.push(format!(
+                    "Directive '@component' may not be used on {location}."
                 ));
-            };
-            if condition != wanted {
-                return Ok(false);
+            } else {
+                self.errors
+                    .push(format!("Unknown directive '@{}'.", directive.name));
             }
         }
-        Ok(true)
     }
 
-    /// A GraphQL value as JSON, with variables substituted.
-    fn value(&self, value: &q::Value<'q, &'q str>) -> GqlResult<Value> {
-        Ok(match value {
+    /// A GraphQL value as JSON, with variables substituted (an unknown variable is `null`).
+    fn value(&self, value: &q::Value<'q, &'q str>) -> Value {
+        match value {
             q::Value::Variable(name) => self.variables.get(*name).cloned().unwrap_or(Value::Null),
             q::Value::Int(number) => number.as_i64().map(Value::from).unwrap_or(Value::Null),
             q::Value::Float(number) => json!(number),
@@ -618,19 +619,14 @@ impl<'d, 'q> Lowering<'d, 'q> {
             q::Value::Boolean(flag) => json!(flag),
             q::Value::Null => Value::Null,
             q::Value::Enum(name) => json!(name),
-            q::Value::List(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|item| self.value(item))
-                    .collect::<GqlResult<_>>()?,
-            ),
+            q::Value::List(items) => Value::Array(items.iter().map(|i| self.value(i)).collect()),
             q::Value::Object(entries) => Value::Object(
                 entries
                     .iter()
-                    .map(|(key, item)| Ok((key.to_string(), self.value(item)?)))
-                    .collect::<GqlResult<_>>()?,
+                    .map(|(key, item)| (key.to_string(), self.value(item)))
+                    .collect(),
             ),
-        })
+        }
     }
 }
 
@@ -650,7 +646,7 @@ pub async fn graphql(State(state): State<AppState>, fields: Fields) -> ApiResult
         _ => Map::new(),
     };
     let operation_name = fields.string("operationName")?;
-    let (data, errors) = match lower(&query, &variables, operation_name.as_deref()) {
+    let (data, errors) = match prepare(&query, &variables, operation_name.as_deref()) {
         Ok((root, selected)) => {
             let mut execution = Execution {
                 state,
@@ -660,7 +656,7 @@ pub async fn graphql(State(state): State<AppState>, fields: Fields) -> ApiResult
             let data = execution.run(root, &selected).await;
             (data, execution.errors)
         }
-        Err(message) => (Value::Null, vec![message]),
+        Err(errors) => (Value::Null, errors),
     };
     let errors = if errors.is_empty() {
         Value::Null
@@ -693,13 +689,14 @@ impl Root {
     }
 }
 
-/// Parses the document and lowers the chosen operation.
-fn lower(
+/// Parses the document, lowers the chosen operation and validates it against the schema. As
+/// in any GraphQL server, an invalid query runs nothing: `data` is `null`.
+fn prepare(
     query: &str,
     variables: &Map<String, Value>,
     operation_name: Option<&str>,
-) -> GqlResult<(Root, Vec<Selected>)> {
-    let document = q::parse_query::<&str>(query).map_err(|e| format!("Syntax Error: {e}"))?;
+) -> Result<(Root, Vec<Selected>), Errors> {
+    let document = q::parse_query::<&str>(query).map_err(|e| vec![format!("Syntax Error: {e}")])?;
     let mut fragments = HashMap::new();
     let mut operations = Vec::new();
     for definition in &document.definitions {
@@ -715,12 +712,12 @@ fn lower(
             .iter()
             .find(|op| operation_name_of(op) == Some(wanted))
             .copied()
-            .ok_or_else(|| format!("Unknown operation named '{wanted}'."))?,
+            .ok_or_else(|| vec![format!("Unknown operation named '{wanted}'.")])?,
         None if operations.len() == 1 => operations[0],
         None => {
-            return Err(
+            return Err(vec![
                 "Must provide operation name if query contains multiple operations.".into(),
-            );
+            ]);
         }
     };
     let (root, selection_set) = match operation {
@@ -728,26 +725,26 @@ fn lower(
         q::OperationDefinition::SelectionSet(set) => (Root::Query, set),
         q::OperationDefinition::Mutation(mutation) => (Root::Mutation, &mutation.selection_set),
         q::OperationDefinition::Subscription(_) => {
-            return Err("Subscriptions are not supported.".into());
+            return Err(vec!["Schema is not configured for subscriptions.".into()]);
         }
     };
     let mut lowering = Lowering {
         fragments,
         variables,
         count: 0,
+        errors: Vec::new(),
     };
-    let selected = lowering.selection_set(selection_set, 0)?;
-    // Unknown root fields fail validation before anything runs, as in graphql-core.
-    for field in &selected {
-        if field.name != "__typename" && !root.fields().iter().any(|r| r.name == field.name) {
-            return Err(format!(
-                "Cannot query field '{}' on type '{}'.",
-                field.name,
-                root.name()
-            ));
-        }
+    let selected = lowering.selection_set(selection_set, 0);
+    let mut errors = lowering.errors;
+    let Some(selected) = selected else {
+        return Err(errors);
+    };
+    validate_root(root, &selected, &mut errors);
+    if errors.is_empty() {
+        Ok((root, selected))
+    } else {
+        Err(errors)
     }
-    Ok((root, selected))
 }
 
 fn operation_name_of<'q>(operation: &q::OperationDefinition<'q, &'q str>) -> Option<&'q str> {
@@ -759,12 +756,129 @@ fn operation_name_of<'q>(operation: &q::OperationDefinition<'q, &'q str>) -> Opt
     }
 }
 
+/// Checks the root fields, their arguments and `input` fields, and everything selected below.
+fn validate_root(root: Root, selected: &[Selected], errors: &mut Errors) {
+    for field in selected {
+        if field.name == "__typename" {
+            validate_leaf(field, errors);
+            continue;
+        }
+        let Some(root_field) = root.fields().iter().find(|r| r.name == field.name) else {
+            errors.push(format!(
+                "Cannot query field '{}' on type '{}'.",
+                field.name,
+                root.name()
+            ));
+            continue;
+        };
+        for (name, value) in &field.arguments {
+            match (root_field.rpc, name.as_str()) {
+                (Rpc::Echo, "inputString") => {}
+                (Rpc::Echo, _) => errors.push(format!(
+                    "Unknown argument '{name}' on field '{}.{}'.",
+                    root.name(),
+                    root_field.name
+                )),
+                (_, "input") => match value {
+                    Value::Object(map) => {
+                        for key in map.keys() {
+                            if !root_field.input_fields.contains(&snake_case(key).as_str()) {
+                                errors.push(format!(
+                                    "Field '{key}' is not defined by type '{}'.",
+                                    root_field.input_type
+                                ));
+                            }
+                        }
+                    }
+                    Value::Null => {}
+                    other => errors.push(format!(
+                        "Expected value of type '{}', found {other}.",
+                        root_field.input_type
+                    )),
+                },
+                _ => errors.push(format!(
+                    "Unknown argument '{name}' on field '{}.{}'.",
+                    root.name(),
+                    root_field.name
+                )),
+            }
+        }
+        validate_object(field, root_field.answer, errors);
+    }
+}
+
+/// Checks a field of object type: it needs a selection, and each selected field must exist.
+fn validate_object(field: &Selected, object: &'static Object, errors: &mut Errors) {
+    if field.children.is_empty() {
+        errors.push(format!(
+            "Field '{}' of type '{}' must have a selection of subfields.",
+            field.name, object.name
+        ));
+        return;
+    }
+    for child in &field.children {
+        if let Some((name, _)) = child.arguments.first() {
+            errors.push(format!(
+                "Unknown argument '{name}' on field '{}.{}'.",
+                object.name, child.name
+            ));
+        }
+        if child.name == "__typename" {
+            validate_leaf(child, errors);
+            continue;
+        }
+        match object.field(&field_key(&child.name)) {
+            None => errors.push(format!(
+                "Cannot query field '{}' on type '{}'.",
+                child.name, object.name
+            )),
+            Some(ty) => validate_typed(child, ty, errors),
+        }
+    }
+}
+
+fn validate_typed(field: &Selected, ty: Ty, errors: &mut Errors) {
+    match ty {
+        Ty::Object(object) => validate_object(field, object, errors),
+        Ty::List(inner) => validate_typed(field, *inner, errors),
+        Ty::RunExperiment => validate_object(field, &EXPERIMENT, errors),
+        Ty::RunModelVersions => validate_object(field, &MODEL_VERSION, errors),
+        Ty::ApiError => validate_object(field, &API_ERROR, errors),
+        Ty::String
+        | Ty::Long
+        | Ty::Float
+        | Ty::Boolean
+        | Ty::Enum(_)
+        | Ty::UnrepresentableEnum(_)
+        | Ty::MetricValue => validate_leaf(field, errors),
+    }
+}
+
+fn validate_leaf(field: &Selected, errors: &mut Errors) {
+    if !field.children.is_empty() {
+        errors.push(format!(
+            "Field '{}' must not have a selection since its type has no subfields.",
+            field.name
+        ));
+    }
+}
+
+/// The table key of a selected field: its proto name (`apiError` keeps its GraphQL name, as
+/// graphene declares it).
+fn field_key(name: &str) -> String {
+    if name == "apiError" {
+        name.to_string()
+    } else {
+        snake_case(name)
+    }
+}
+
 /// What one query needs while it runs.
 struct Execution {
     state: AppState,
     /// Experiments already fetched for `MlflowRun.experiment`, by id.
     experiments: HashMap<String, Value>,
-    errors: Vec<String>,
+    errors: Errors,
 }
 
 impl Execution {
@@ -792,44 +906,23 @@ impl Execution {
     }
 
     /// Runs a root field's RPC and projects its answer.
-    async fn root_field(&mut self, root: &RootField, field: &Selected) -> GqlResult<Value> {
+    async fn root_field(&mut self, root: &RootField, field: &Selected) -> Result<Value, String> {
         let mut input = Map::new();
         for (name, value) in &field.arguments {
-            match (root.rpc, name.as_str()) {
-                (Rpc::Echo, "inputString") => {
+            match (name.as_str(), value) {
+                ("inputString", _) => {
                     let mut answer = Map::new();
                     answer.insert("output".into(), value.clone());
-                    return self
+                    return Ok(self
                         .project(&Value::Object(answer), root.answer, field)
-                        .await;
+                        .await);
                 }
-                (_, "input") => match value {
-                    Value::Object(map) => {
-                        for (key, item) in map {
-                            let snake = snake_case(key);
-                            if !root.input_fields.contains(&snake.as_str()) {
-                                return Err(format!(
-                                    "Field '{key}' is not defined by type '{}'.",
-                                    root.input_type
-                                ));
-                            }
-                            input.insert(snake, item.clone());
-                        }
+                ("input", Value::Object(map)) => {
+                    for (key, item) in map {
+                        input.insert(snake_case(key), item.clone());
                     }
-                    Value::Null => {}
-                    other => {
-                        return Err(format!(
-                            "Expected type '{}' to be an object, found {other}.",
-                            root.input_type
-                        ));
-                    }
-                },
-                _ => {
-                    return Err(format!(
-                        "Unknown argument '{name}' on field '{}'.",
-                        root.name
-                    ));
                 }
+                _ => {}
             }
         }
         if let Rpc::BulkInterval = root.rpc {
@@ -841,12 +934,12 @@ impl Execution {
             }
         }
         let answer = self.call(root.rpc, input).await?;
-        self.project(&answer, root.answer, field).await
+        Ok(self.project(&answer, root.answer, field).await)
     }
 
     /// Calls the REST handler behind `rpc` and reads back its JSON answer; an error answer
     /// becomes the field's error message, as MLflow's resolvers raise it.
-    async fn call(&self, rpc: Rpc, input: Map<String, Value>) -> GqlResult<Value> {
+    async fn call(&self, rpc: Rpc, input: Map<String, Value>) -> Result<Value, String> {
         let state = State(self.state.clone());
         let fields = Fields::from_json(input);
         let result = match rpc {
@@ -875,45 +968,37 @@ impl Execution {
         Ok(value)
     }
 
-    /// The selection of `field` read off `value`, an object of type `object`.
+    /// The (validated) selection of `field` read off `value`, an object of type `object`.
     fn project<'a>(
         &'a mut self,
         value: &'a Value,
         object: &'static Object,
         field: &'a Selected,
-    ) -> BoxFuture<'a, GqlResult<Value>> {
+    ) -> BoxFuture<'a, Value> {
         Box::pin(async move {
-            if field.children.is_empty() {
-                return Err(format!(
-                    "Field '{}' of type '{}' must have a selection of subfields.",
-                    field.name, object.name
-                ));
-            }
             let mut out = Map::new();
             for sub in &field.children {
                 if sub.name == "__typename" {
                     out.insert(sub.key.clone(), json!(object.name));
                     continue;
                 }
-                let snake = if sub.name == "apiError" {
-                    sub.name.clone()
-                } else {
-                    snake_case(&sub.name)
+                let key = field_key(&sub.name);
+                let Some(ty) = object.field(&key) else {
+                    continue;
                 };
-                let ty = object.field(&snake).ok_or_else(|| {
-                    format!(
-                        "Cannot query field '{}' on type '{}'.",
-                        sub.name, object.name
-                    )
-                })?;
                 let item = match ty {
-                    Ty::RunExperiment => self.run_experiment(value, sub).await?,
-                    Ty::RunModelVersions => self.run_model_versions(value, sub).await?,
-                    _ => self.typed(value.get(&snake), ty, sub).await?,
+                    Ty::RunExperiment => self.run_experiment(value, sub).await,
+                    Ty::RunModelVersions => self.run_model_versions(value, sub).await,
+                    _ => self.typed(value.get(&key), ty, sub).await,
                 };
+                // A failed nested call nulls the field and reports why, as graphene does.
+                let item = item.unwrap_or_else(|message| {
+                    self.errors.push(message);
+                    Value::Null
+                });
                 out.insert(sub.key.clone(), item);
             }
-            Ok(Value::Object(out))
+            Value::Object(out)
         })
     }
 
@@ -923,22 +1008,8 @@ impl Execution {
         value: Option<&'a Value>,
         ty: Ty,
         field: &'a Selected,
-    ) -> BoxFuture<'a, GqlResult<Value>> {
+    ) -> BoxFuture<'a, Result<Value, String>> {
         Box::pin(async move {
-            let leaf = !matches!(
-                ty,
-                Ty::Object(_)
-                    | Ty::List(_)
-                    | Ty::RunExperiment
-                    | Ty::RunModelVersions
-                    | Ty::ApiError
-            );
-            if leaf && !field.children.is_empty() {
-                return Err(format!(
-                    "Field '{}' must not have a selection since its type has no subfields.",
-                    field.name
-                ));
-            }
             let value = value.filter(|v| !v.is_null());
             Ok(match ty {
                 Ty::String => match value {
@@ -960,9 +1031,12 @@ impl Execution {
                 },
                 Ty::Boolean => value.cloned().unwrap_or(json!(false)),
                 Ty::Enum(names) => value.cloned().unwrap_or(json!(names[0])),
+                Ty::UnrepresentableEnum(name) => {
+                    return Err(format!("Enum '{name}' cannot represent value: 0"));
+                }
                 Ty::Object(object) => {
                     let empty = Value::Object(Map::new());
-                    self.project(value.unwrap_or(&empty), object, field).await?
+                    self.project(value.unwrap_or(&empty), object, field).await
                 }
                 Ty::List(item_ty) => {
                     let items = value
@@ -981,7 +1055,7 @@ impl Execution {
     }
 
     /// `MlflowRun.experiment`: the run's experiment, fetched once per query.
-    async fn run_experiment(&mut self, run: &Value, field: &Selected) -> GqlResult<Value> {
+    async fn run_experiment(&mut self, run: &Value, field: &Selected) -> Result<Value, String> {
         let id = run["info"]["experiment_id"]
             .as_str()
             .unwrap_or_default()
@@ -994,11 +1068,11 @@ impl Execution {
                 .insert(id.clone(), answer["experiment"].clone());
         }
         let experiment = self.experiments[&id].clone();
-        self.project(&experiment, &EXPERIMENT, field).await
+        Ok(self.project(&experiment, &EXPERIMENT, field).await)
     }
 
     /// `MlflowRun.modelVersions`: the versions registered from the run.
-    async fn run_model_versions(&mut self, run: &Value, field: &Selected) -> GqlResult<Value> {
+    async fn run_model_versions(&mut self, run: &Value, field: &Selected) -> Result<Value, String> {
         let id = run["info"]["run_id"].as_str().unwrap_or_default();
         let mut input = Map::new();
         input.insert("filter".into(), json!(format!("run_id='{id}'")));

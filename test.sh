@@ -3,8 +3,9 @@
 #
 #   ./test.sh
 #
-# Needs: the Rust toolchain, python3 (3.10+) with venv and pip, curl, a reachable PyPI, and the
-# PostgreSQL server binaries (Debian: postgresql). S3 tests run against moto's server, which this
+# Needs: the Rust toolchain, python3 (3.10+) with venv and pip, curl, a reachable PyPI, the
+# PostgreSQL server binaries (Debian: postgresql) and Chromium for the browser tests (Debian:
+# chromium, at /usr/bin/chromium or TRACKWAY_CHROMIUM; .ci/run installs it). S3 tests run against moto's server, which this
 # script installs from PyPI into .venv/tools and starts on a free loopback port. Where a PostgreSQL server already answers on
 # 127.0.0.1:5432 (trust auth for user postgres) the tests use it; otherwise this script starts a
 # throwaway cluster with initdb/pg_ctl and removes it at the end.
@@ -12,14 +13,23 @@
 # Steps: cargo fmt/clippy checks, Rust tests (store suite on SQLite and PostgreSQL), then for
 # each pinned MLflow client (3.17.2 and 2.22.5, each in its own virtual environment under
 # .venv/) the end-to-end tests in tests/python and the shared acceptance scenarios on both
-# backends.
+# backends; then the web UI: `trackway ui install` from PyPI into .venv/trackway-data, and the
+# browser tests (Playwright's Python driver, no downloaded browser) in Debian's Chromium.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROOT=$PWD
 MLFLOW_CLIENTS=("3.17.2" "2.22.5")
 PG_PORT_DEFAULT=${TRACKWAY_PG_PORT:-5432}
+CHROMIUM=${TRACKWAY_CHROMIUM:-/usr/bin/chromium}
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+# Fail before building anything when the browser is missing.
+if [[ ! -x "$CHROMIUM" ]]; then
+  echo "test.sh: Chromium not found at $CHROMIUM; the browser tests need it." >&2
+  echo "Install Debian's package (apt-get install chromium) or set TRACKWAY_CHROMIUM." >&2
+  exit 2
+fi
 
 # --- PostgreSQL ----------------------------------------------------------------------------------
 pg_answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -91,6 +101,10 @@ cargo build --workspace --locked
 say "Rust tests (SQLite and PostgreSQL)"
 cargo test --workspace --locked
 export TRACKWAY_BIN="$ROOT/target/debug/trackway"
+say "Web UI: trackway ui install (MLflow 3.17.2's UI, from PyPI, SHA-256 checked)"
+export TRACKWAY_DATA_DIR="$ROOT/.venv/trackway-data"
+"$TRACKWAY_BIN" ui install --data-dir "$TRACKWAY_DATA_DIR"
+export TRACKWAY_TEST_OUTPUT="${TRACKWAY_TEST_OUTPUT:-$ROOT/target/test-output}"
 say "Benchmark harness, small mode (Trackway only; proves bench/ works, asserts no times)"
 "$ROOT/target/debug/trackway-bench" --small --trackway "$TRACKWAY_BIN" \
   --out "${TMPDIR:-/tmp}/trackway-bench-small-$$.json"
@@ -105,10 +119,17 @@ for version in "${MLFLOW_CLIENTS[@]}"; do
     "$venv/bin/pip" install --quiet --disable-pip-version-check \
       "mlflow==$version" scikit-learn pytest "psycopg[binary]" requests
   fi
+  if [[ $version == 3.* ]] && ! "$venv/bin/python" -c "import playwright" 2>/dev/null; then
+    "$venv/bin/pip" install --quiet --disable-pip-version-check "playwright==1.64.1"
+  fi
   say "End-to-end tests with MLflow client $version"
   "$venv/bin/python" -m pytest -q -p no:cacheprovider -W ignore tests/python
   say "Acceptance scenarios with MLflow client $version"
   "$venv/bin/python" tests/run_acceptance.py
+  if [[ $version == 3.* ]]; then
+    say "Browser tests: MLflow's UI in headless Chromium (screenshots in $TRACKWAY_TEST_OUTPUT)"
+    TRACKWAY_CHROMIUM="$CHROMIUM" "$venv/bin/python" -m pytest -q -p no:cacheprovider -W ignore tests/browser
+  fi
 done
 
 say "All tests passed"

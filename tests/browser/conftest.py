@@ -44,6 +44,11 @@ EXPECTED_404 = (
 )
 
 
+# How MLflow's UI shows an error: an alert of the error kind (e.g. "Experiment load error: ...")
+# or an error notification.
+ERROR_BANNERS = "[class*='alert-error'], [class*='notification-notice-error']"
+
+
 def ui_data_dir():
     data = os.environ.get("TRACKWAY_DATA_DIR")
     if not data or not (Path(data) / "ui" / "mlflow-3.17.2" / "index.html").is_file():
@@ -109,7 +114,11 @@ class Browser:
         self.page.goto(self.base + path)
 
     def shot(self, name):
+        """Saves a screenshot, and records any error banner or error toast on screen."""
         self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=False)
+        banners = self.page.locator(ERROR_BANNERS).filter(visible=True)
+        for text in banners.all_inner_texts():
+            self.problems.append(f"error banner on {name}: {text[:300]}")
 
     def assert_clean(self):
         problems, self.problems = self.problems, []

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import e2e, ui_data_dir
 
 mlflow = pytest.importorskip("mlflow")
@@ -55,6 +56,7 @@ def seed(url):
         for step in range(20):
             mlflow.log_metric("loss", 2.0 / (step + 1), step=step)
         mlflow.log_metric("acc", 0.93)
+        mlflow.set_tag("stage-note", "candidate")
         frame = pd.DataFrame({"x": [1, 2, 3], "y": [0, 1, 0]})
         mlflow.log_input(mlflow.data.from_pandas(frame, name="train-set"), context="training")
         mlflow.log_text("hello from trackway\n", "notes/readme.txt")
@@ -256,6 +258,10 @@ def test_run_page_and_artifacts(ui):
     shows(ui, "train-set")
     for text in ("0.93", "acc", "lr", "0.01", "depth"):
         shows(ui, text, exact=True)
+    shows(ui, re.compile(r"stage-note:\s*candidate"))
+    # The run's logged model, listed on the run page.
+    shows(ui, "Logged models (1)")
+    shows(ui, "churn-model", exact=True)
     # The versions registered from this run link to the registry.
     page.locator("a[href*='models/churn']").filter(visible=True).first.wait_for()
     ui.shot("run-overview")
@@ -352,3 +358,15 @@ def test_registry_pages(ui):
     shows(ui, "production")
     page.get_by_role("link", name="model-run").first.wait_for()
     ui.shot("model-version-alias")
+
+
+def test_the_checks_see_a_failing_page(ui_server, new_browser):
+    """The failure tracking is not blind: a page that does fail (an experiment that does not
+    exist) is caught by it, through the failed request and the error banner."""
+    browser = new_browser(ui_server.url)
+    browser.goto("/#/experiments/987654/runs")
+    browser.page.locator(conftest.ERROR_BANNERS).filter(visible=True).first.wait_for()
+    browser.shot("deliberately-failing-page")
+    problems, browser.problems = browser.problems, []
+    assert any("error banner" in p and "987654" in p for p in problems), problems
+    assert any(p.startswith(("404", "console error")) for p in problems), problems

@@ -88,6 +88,27 @@ def test_installed_ui_is_served_with_caching_headers(tmp_path):
         assert server.stop() == 0
 
 
+def test_ui_under_a_static_prefix(tmp_path):
+    """The app's URLs are relative: it is served at PREFIX/, and PREFIX redirects there."""
+    data = installed_data_dir()
+    server = Server(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path,
+                    extra_args=["--static-prefix", "/mlflow"], prefix="/mlflow",
+                    env={"TRACKWAY_DATA_DIR": str(data), "PATH": no_python_path(tmp_path)})
+    try:
+        bare = requests.get(server.url + "/mlflow", allow_redirects=False)
+        assert bare.status_code == 308 and bare.headers["location"] == "/mlflow/"
+        index = requests.get(server.url + "/mlflow/")
+        assert index.status_code == 200 and "static-files/static/js/main." in index.text
+        bundle = main_bundle(index.text)
+        assert requests.get(f"{server.url}/mlflow/{bundle}").status_code == 200
+        assert requests.get(f"{server.url}/{bundle}").status_code == 404
+        assert requests.post(server.url + "/mlflow/graphql", json={
+            "query": 'query { test(inputString: "x") { output } }'}).json() == {
+            "data": {"test": {"output": "x"}}, "errors": None}
+    finally:
+        assert server.stop() == 0
+
+
 def test_without_a_ui_the_root_says_how_to_install_it(tmp_path):
     empty = tmp_path / "data"
     empty.mkdir()

@@ -373,27 +373,7 @@ pub fn app(state: AppState) -> Router {
         .route("/version", get(version))
         .route("/api/3.0/mlflow/server-info", get(server_info))
         .route("/ajax-api/3.0/mlflow/server-info", get(server_info))
-        .route(
-            "/ajax-api/3.0/mlflow/ui-telemetry",
-            get(ui::telemetry_config).post(ui::telemetry_records),
-        )
         .route("/graphql", get(graphql::graphql).post(graphql::graphql))
-        .route(
-            "/ajax-api/2.0/mlflow/gateway-proxy",
-            get(ui::gateway_proxy).post(ui::gateway_proxy),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/assistant/config",
-            get(ui::assistant_config),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/assistant/providers",
-            get(ui::assistant_providers),
-        )
-        .route(
-            "/ajax-api/3.0/mlflow/traces/metrics",
-            post(ui::trace_metrics),
-        )
         .nest("/api/2.0/mlflow", mlflow_v2_routes())
         .nest(
             "/ajax-api/2.0/mlflow",
@@ -407,11 +387,15 @@ pub fn app(state: AppState) -> Router {
         .nest("/api/2.0/mlflow-artifacts", artifact_service_routes())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_service_routes())
         .fallback(not_found)
-        .with_state(state);
+        .with_state(state.clone());
     let routes = if prefix.is_empty() {
         routes
     } else {
-        Router::new().nest(&prefix, routes).fallback(not_found)
+        // A nested "/" answers only the bare prefix; the UI lives at "PREFIX/".
+        Router::new()
+            .route(&format!("{prefix}/"), get(ui::index).with_state(state))
+            .nest(&prefix, routes)
+            .fallback(not_found)
     };
     routes
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

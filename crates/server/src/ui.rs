@@ -13,10 +13,11 @@
 use std::path::{Path, PathBuf};
 
 use axum::Router;
-use axum::extract::{Request, State};
+use axum::extract::{OriginalUri, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
 use serde_json::json;
 use tower_http::services::ServeDir;
 
@@ -31,9 +32,28 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of other static files: MLflow's 28 days.
 const UNHASHED: &str = "public, max-age=2419200";
 
-/// The routes that serve the app: `/` and `/static-files/...`.
+/// The routes that serve the app (`/` and `/static-files/...`) and the endpoints only the UI
+/// calls.
 pub fn routes(ui_dir: Option<&Path>) -> Router<AppState> {
-    let router = Router::new().route("/", axum::routing::get(index));
+    let router = Router::new()
+        .route("/", get(index))
+        .route(
+            "/ajax-api/3.0/mlflow/ui-telemetry",
+            get(telemetry_config).post(telemetry_records),
+        )
+        .route(
+            "/ajax-api/2.0/mlflow/gateway-proxy",
+            get(gateway_proxy).post(gateway_proxy),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/config",
+            get(assistant_config),
+        )
+        .route(
+            "/ajax-api/3.0/mlflow/assistant/providers",
+            get(assistant_providers),
+        )
+        .route("/ajax-api/3.0/mlflow/traces/metrics", post(trace_metrics));
     match ui_dir {
         Some(dir) => router.nest_service(
             "/static-files",
@@ -59,7 +79,20 @@ async fn cache_headers(request: Request, next: Next) -> Response {
 }
 
 /// `GET /`: the app's `index.html`, or a page that says how to install the UI.
-async fn index(State(state): State<AppState>) -> Response {
+///
+/// Under `--static-prefix /p`, a visit to `/p` is redirected to `/p/`: the app's URLs are
+/// relative, and from `/p` they would resolve outside the prefix.
+pub(crate) async fn index(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    if !uri.path().ends_with('/') {
+        let target = match uri.query() {
+            Some(query) => format!("{}/?{query}", uri.path()),
+            None => format!("{}/", uri.path()),
+        };
+        return Redirect::permanent(&target).into_response();
+    }
     let Some(dir) = state.config.ui_dir.as_deref() else {
         return html(StatusCode::OK, NOT_INSTALLED.to_string());
     };
@@ -109,7 +142,7 @@ const NOT_INSTALLED: &str = "<!doctype html>
 
 /// `GET /ajax-api/3.0/mlflow/ui-telemetry`: Trackway sends no telemetry, so the UI is told
 /// what MLflow tells it when telemetry is off.
-pub async fn telemetry_config() -> Response {
+async fn telemetry_config() -> Response {
     reply(json!({
         "disable_ui_telemetry": true,
         "disable_ui_events": [],
@@ -118,24 +151,24 @@ pub async fn telemetry_config() -> Response {
 }
 
 /// `POST /ajax-api/3.0/mlflow/ui-telemetry`: records are accepted and dropped.
-pub async fn telemetry_records() -> Response {
+async fn telemetry_records() -> Response {
     reply(json!({"status": "disabled"}))
 }
 
 /// `/ajax-api/2.0/mlflow/gateway-proxy`: Trackway has no AI gateway, so the UI gets what MLflow
 /// answers when no deployments target is set: a gateway with no endpoints.
-pub async fn gateway_proxy() -> Response {
+async fn gateway_proxy() -> Response {
     reply(json!({"endpoints": []}))
 }
 
 /// `GET /ajax-api/3.0/mlflow/assistant/config`: the MLflow Assistant (which runs coding-agent
 /// programs on the server host) is not part of Trackway; the UI is told nothing is configured.
-pub async fn assistant_config() -> Response {
+async fn assistant_config() -> Response {
     reply(json!({"providers": {}, "projects": {}, "remote_access_allowed": false}))
 }
 
 /// `GET /ajax-api/3.0/mlflow/assistant/providers`: no assistant provider is available.
-pub async fn assistant_providers() -> Response {
+async fn assistant_providers() -> Response {
     reply(json!({"providers": [], "resolved": null, "gateway_vendor_options": {}}))
 }
 
@@ -143,7 +176,7 @@ pub async fn assistant_providers() -> Response {
 /// Trackway does not record traces, so for experiments without traces the answer is MLflow's
 /// empty one; experiments that hold traces (a database MLflow wrote) get a clear refusal
 /// rather than charts that say zero.
-pub async fn trace_metrics(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
+async fn trace_metrics(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
     let experiment_ids = fields.string_list("experiment_ids")?;
     if experiment_ids.is_empty() {
         return Err(missing("experiment_ids").into());

@@ -128,7 +128,7 @@ fn config(args: &ServerArgs) -> anyhow::Result<(ServerConfig, String)> {
         ServerConfig {
             static_prefix,
             serve_artifacts,
-            ui_dir: None,
+            ui: Default::default(),
         },
         default_artifact_root,
     ))
@@ -164,19 +164,15 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
         .serve_artifacts()
         .then_some(args.artifacts_destination.as_str());
     let artifacts = artifact_roots(destination, &default_artifact_root)?;
-    // Finding the UI may ask python3 where its mlflow package is; that runs while the store
-    // opens, so start-up does not wait for both in turn.
-    let (ui_dir, store) = tokio::join!(
-        crate::ui::locate(args.ui_dir.as_deref(), args.data_dir.as_deref()),
-        Store::open(&args.backend_store_uri, &default_artifact_root)
-    );
-    config.ui_dir = ui_dir?;
-    let store = store.with_context(|| {
-        format!(
-            "cannot open the backend store {}",
-            trackway_store::db::redact(&args.backend_store_uri)
-        )
-    })?;
+    config.ui = crate::ui::locate(args.ui_dir.as_deref(), args.data_dir.as_deref())?;
+    let store = Store::open(&args.backend_store_uri, &default_artifact_root)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the backend store {}",
+                trackway_store::db::redact(&args.backend_store_uri)
+            )
+        })?;
     let address = format!("{}:{}", args.host, args.port);
     let listener = tokio::net::TcpListener::bind(&address)
         .await
@@ -192,10 +188,6 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .unwrap_or(address),
         default_artifact_root
     );
-    match &config.ui_dir {
-        Some(dir) => tracing::info!("web UI from {}", dir.display()),
-        None => tracing::info!("no web UI installed (`trackway ui install` adds it)"),
-    }
     let state = AppState {
         store: store.clone(),
         artifacts: Arc::new(artifacts),

@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use sha2::{Digest, Sha256};
 
+use trackway_server::ui::UiDir;
+
 use crate::cli::UiInstallArgs;
 
 /// The MLflow release whose UI Trackway serves: the same release whose API it speaks.
@@ -24,6 +26,8 @@ const WHEEL: &str = "mlflow-3.17.2-py3-none-any.whl";
 const WHEEL_SHA256: &str = "4e44c03791beb518d8b0a40b0982d958c2634d902f46d67d7907c82107f21fac";
 /// Where the built UI sits inside the wheel.
 const BUILD_PREFIX: &str = "mlflow/server/js/build/";
+/// How long `python3` may take to say where its mlflow package is.
+const PYTHON_PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// Extensions of assets worth a gzip copy.
 const COMPRESSIBLE: &[&str] = &["js", "css", "html", "json", "svg", "map", "txt"];
 
@@ -50,11 +54,9 @@ pub fn installed_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// The UI the server serves: `--ui-dir` if given (it must hold a build), else the installed
-/// one, else the `mlflow` package of the active Python environment, else none.
-pub async fn locate(
-    ui_dir: Option<&Path>,
-    data_flag: Option<&Path>,
-) -> anyhow::Result<Option<PathBuf>> {
+/// one, else the `mlflow` package of the active Python environment (looked up in the
+/// background, so start-up does not wait for Python), else none.
+pub fn locate(ui_dir: Option<&Path>, data_flag: Option<&Path>) -> anyhow::Result<UiDir> {
     if let Some(dir) = ui_dir {
         if !trackway_server::ui::is_ui_dir(dir) {
             bail!(
@@ -63,21 +65,31 @@ pub async fn locate(
                 dir.display()
             );
         }
-        return Ok(Some(dir.to_path_buf()));
+        tracing::info!("web UI from {}", dir.display());
+        return Ok(UiDir::known(Some(dir.to_path_buf())));
     }
     if let Ok(data) = data_dir(data_flag) {
         let installed = installed_dir(&data);
         if trackway_server::ui::is_ui_dir(&installed) {
-            return Ok(Some(installed));
+            tracing::info!("web UI from {}", installed.display());
+            return Ok(UiDir::known(Some(installed)));
         }
     }
-    Ok(python_package_ui().await)
+    Ok(UiDir::pending(async {
+        let found = python_package_ui().await;
+        match &found {
+            Some(dir) => tracing::info!("web UI from {}", dir.display()),
+            None => tracing::info!("no web UI installed (`trackway ui install` adds it)"),
+        }
+        found
+    }))
 }
 
 /// The UI inside the `mlflow` package that `python3` on the PATH would import. `find_spec`
-/// locates the package without importing it, which would take a second or more.
+/// locates the package without importing it, which would take a second or more; a Python that
+/// does not answer within a few seconds counts as none.
 async fn python_package_ui() -> Option<PathBuf> {
-    let output = tokio::process::Command::new("python3")
+    let probe = tokio::process::Command::new("python3")
         .args([
             "-c",
             "import importlib.util as u; s = u.find_spec('mlflow'); \
@@ -85,8 +97,11 @@ async fn python_package_ui() -> Option<PathBuf> {
         ])
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(PYTHON_PROBE_TIMEOUT, probe)
         .await
+        .ok()?
         .ok()?;
     let package = PathBuf::from(String::from_utf8(output.stdout).ok()?.trim());
     if package.as_os_str().is_empty() {

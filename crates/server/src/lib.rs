@@ -24,7 +24,6 @@ pub mod request;
 mod runs;
 pub mod ui;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -48,8 +47,8 @@ pub struct ServerConfig {
     pub static_prefix: String,
     /// Whether the server proxies artifacts (`--serve-artifacts`).
     pub serve_artifacts: bool,
-    /// The built web UI to serve at `/`, if one is installed.
-    pub ui_dir: Option<PathBuf>,
+    /// Where the built web UI is, once known.
+    pub ui: ui::UiDir,
 }
 
 /// What every handler gets: the store, the artifact roots and the settings.
@@ -382,7 +381,7 @@ pub fn app(state: AppState) -> Router {
         .route("/get-artifact", get(artifacts::get_run_artifact))
         .route("/model-versions/get-artifact", get(registry::get_artifact))
         .route("/api/2.0/trackway/models/resolve", get(registry::resolve))
-        .merge(ui::routes(state.config.ui_dir.as_deref()))
+        .merge(ui::routes())
         .layer(DefaultBodyLimit::max(request::MAX_JSON_BODY))
         .nest("/api/2.0/mlflow-artifacts", artifact_service_routes())
         .nest("/ajax-api/2.0/mlflow-artifacts", artifact_service_routes())

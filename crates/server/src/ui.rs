@@ -10,6 +10,7 @@
 //! once; files under `static-files/static/` carry a content hash in their names and are
 //! immutable; the few unhashed files (favicon, manifest) keep MLflow's 28 days.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
 
 use axum::Router;
@@ -18,7 +19,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use futures::FutureExt as _;
+use futures::future::{BoxFuture, Shared};
 use serde_json::json;
+use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
 use trackway_core::{Error, ErrorCode};
@@ -32,10 +36,50 @@ const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 /// `Cache-Control` of other static files: MLflow's 28 days.
 const UNHASHED: &str = "public, max-age=2419200";
 
+/// Where the built UI is. Finding it may mean asking `python3` (about 40 ms, more behind a
+/// version-manager shim), which must not delay start-up, so the answer can arrive after the
+/// server listens; requests wait for it, and every request after the first gets it at once.
+#[derive(Clone)]
+pub struct UiDir(Shared<BoxFuture<'static, Option<PathBuf>>>);
+
+impl UiDir {
+    /// A location known at start-up (or known to be absent).
+    pub fn known(dir: Option<PathBuf>) -> Self {
+        UiDir(futures::future::ready(dir).boxed().shared())
+    }
+
+    /// A location still being looked up; the lookup starts now, on the runtime.
+    pub fn pending(lookup: impl Future<Output = Option<PathBuf>> + Send + 'static) -> Self {
+        let shared = lookup.boxed().shared();
+        tokio::spawn(shared.clone());
+        UiDir(shared)
+    }
+
+    /// The directory, once the lookup is done.
+    pub async fn get(&self) -> Option<PathBuf> {
+        self.0.clone().await
+    }
+}
+
+impl Default for UiDir {
+    fn default() -> Self {
+        UiDir::known(None)
+    }
+}
+
+impl std::fmt::Debug for UiDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.peek() {
+            Some(dir) => f.debug_tuple("UiDir").field(dir).finish(),
+            None => f.write_str("UiDir(pending)"),
+        }
+    }
+}
+
 /// The routes that serve the app (`/` and `/static-files/...`) and the endpoints only the UI
 /// calls.
-pub fn routes(ui_dir: Option<&Path>) -> Router<AppState> {
-    let router = Router::new()
+pub fn routes() -> Router<AppState> {
+    Router::new()
         .route("/", get(index))
         .route(
             "/ajax-api/3.0/mlflow/ui-telemetry",
@@ -53,15 +97,28 @@ pub fn routes(ui_dir: Option<&Path>) -> Router<AppState> {
             "/ajax-api/3.0/mlflow/assistant/providers",
             get(assistant_providers),
         )
-        .route("/ajax-api/3.0/mlflow/traces/metrics", post(trace_metrics));
-    match ui_dir {
-        Some(dir) => router.nest_service(
+        .route("/ajax-api/3.0/mlflow/traces/metrics", post(trace_metrics))
+        .nest(
             "/static-files",
             Router::new()
-                .fallback_service(ServeDir::new(dir).precompressed_gzip())
+                .fallback(static_file)
                 .layer(middleware::from_fn(cache_headers)),
-        ),
-        None => router,
+        )
+}
+
+/// `GET /static-files/...`: a file of the app, with a gzip copy for browsers that take it.
+/// `ServeDir` keeps paths inside the directory and answers conditional requests.
+async fn static_file(State(state): State<AppState>, request: Request) -> Response {
+    let Some(dir) = state.config.ui.get().await else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match ServeDir::new(dir)
+        .precompressed_gzip()
+        .oneshot(request)
+        .await
+    {
+        Ok(response) => response.into_response(),
+        Err(never) => match never {},
     }
 }
 
@@ -93,7 +150,7 @@ pub(crate) async fn index(
         };
         return Redirect::permanent(&target).into_response();
     }
-    let Some(dir) = state.config.ui_dir.as_deref() else {
+    let Some(dir) = state.config.ui.get().await else {
         return html(StatusCode::OK, NOT_INSTALLED.to_string());
     };
     match tokio::fs::read_to_string(dir.join("index.html")).await {

@@ -5,10 +5,11 @@
 #
 # Needs: the Rust toolchain, python3 (3.10+) with venv and pip, curl, a reachable PyPI, the
 # PostgreSQL server binaries (Debian: postgresql) and Chromium for the browser tests (Debian:
-# chromium, at /usr/bin/chromium or TRACKWAY_CHROMIUM; .ci/run installs it). S3 tests run against moto's server, which this
-# script installs from PyPI into .venv/tools and starts on a free loopback port. Where a PostgreSQL server already answers on
-# 127.0.0.1:5432 (trust auth for user postgres) the tests use it; otherwise this script starts a
-# throwaway cluster with initdb/pg_ctl and removes it at the end.
+# chromium, at /usr/bin/chromium or TRACKWAY_CHROMIUM; .ci/run installs it). S3 tests run
+# against moto's server, which this script installs from PyPI into .venv/tools and starts on a
+# free loopback port. Where a PostgreSQL server already answers on 127.0.0.1:5432 (trust auth
+# for user postgres) the tests use it; otherwise this script starts a throwaway cluster with
+# initdb/pg_ctl and removes it at the end.
 #
 # Steps: cargo fmt/clippy checks, Rust tests (store suite on SQLite and PostgreSQL), then for
 # each pinned MLflow client (3.17.2 and 2.22.5, each in its own virtual environment under

@@ -68,10 +68,12 @@ def output_dir(tmp_path_factory):
 class Browser:
     """One Chromium page with failure tracking and named screenshots."""
 
-    def __init__(self, page, base_url, shots):
+    def __init__(self, page, base_url, shots, prefix=""):
         self.page = page
         self.base = base_url
         self.shots = shots
+        # Screenshots of each set-up go side by side: "<set-up>-<page>.png".
+        self.prefix = prefix
         self.problems = []
         page.on("response", self._on_response)
         page.on("requestfailed", self._on_request_failed)
@@ -108,6 +110,10 @@ class Browser:
         url = (message.location or {}).get("url", "")
         if any(self._path(url).startswith(p) for p in EXPECTED_404):
             return
+        # Resources of other hosts cannot load on this offline machine (the empty traces page
+        # embeds a video from mlflow.org); they are not Trackway's to serve.
+        if url.startswith(("http://", "https://")) and not url.startswith(self.base):
+            return
         self.problems.append(f"console error: {message.text[:300]} ({url})")
 
     def goto(self, path):
@@ -115,7 +121,7 @@ class Browser:
 
     def shot(self, name):
         """Saves a screenshot, and records any error banner or error toast on screen."""
-        self.page.screenshot(path=str(self.shots / f"{name}.png"), full_page=False)
+        self.page.screenshot(path=str(self.shots / f"{self.prefix}{name}.png"), full_page=False)
         banners = self.page.locator(ERROR_BANNERS).filter(visible=True)
         for text in banners.all_inner_texts():
             self.problems.append(f"error banner on {name}: {text[:300]}")
@@ -144,12 +150,12 @@ def new_browser(playwright_chromium, tmp_path_factory):
     contexts = []
     shots = output_dir(tmp_path_factory)
 
-    def make(base_url):
+    def make(base_url, prefix=""):
         context = playwright_chromium.new_context(
             viewport={"width": 1800, "height": 1000}, accept_downloads=True)
         context.set_default_timeout(20_000)
         contexts.append(context)
-        return Browser(context.new_page(), base_url, shots)
+        return Browser(context.new_page(), base_url, shots, prefix)
 
     yield make
     for context in contexts:

@@ -113,7 +113,7 @@ def ui_server(request, tmp_path_factory):
 
 @pytest.fixture
 def ui(ui_server, new_browser):
-    browser = new_browser(ui_server.url)
+    browser = new_browser(ui_server.url, prefix=f"{ui_server.kind}-")
     browser.ids = ui_server.ids
     browser.kind = ui_server.kind
     yield browser
@@ -360,10 +360,31 @@ def test_registry_pages(ui):
     ui.shot("model-version-alias")
 
 
+def test_genai_pages_show_an_empty_store(ui):
+    """Trackway records no traces, judges or evaluation datasets: MLflow 3's GenAI pages show
+    what MLflow shows for a store without them, with no failed request."""
+    ids = ui.ids
+    experiment = ids["experiment_id"]
+    for name, path, text in [
+        ("overview", f"/#/experiments/{experiment}/overview/usage", "Traces"),
+        ("traces", f"/#/experiments/{experiment}/traces", "Traces"),
+        ("sessions", f"/#/experiments/{experiment}/chat-sessions", "Sessions"),
+        ("evaluation-runs", f"/#/experiments/{experiment}/evaluation-runs", "Evaluation runs"),
+        ("evaluation-datasets", f"/#/experiments/{experiment}/datasets", "Datasets"),
+        ("judges", f"/#/experiments/{experiment}/judges", "Judges"),
+        ("prompts", "/#/prompts", "Prompts"),
+    ]:
+        ui.goto(path)
+        close_assistant(ui)
+        shows(ui, text)
+        ui.page.wait_for_load_state("load")
+        ui.shot(f"genai-{name}")
+
+
 def test_the_checks_see_a_failing_page(ui_server, new_browser):
     """The failure tracking is not blind: a page that does fail (an experiment that does not
     exist) is caught by it, through the failed request and the error banner."""
-    browser = new_browser(ui_server.url)
+    browser = new_browser(ui_server.url, prefix=f"{ui_server.kind}-")
     browser.goto("/#/experiments/987654/runs")
     browser.page.locator(conftest.ERROR_BANNERS).filter(visible=True).first.wait_for()
     browser.shot("deliberately-failing-page")

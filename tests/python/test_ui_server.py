@@ -261,13 +261,30 @@ def test_ui_only_endpoints_answer_as_mlflow_does(tmp_path):
         assert missing.status_code == 400
         assert missing.json()["error_code"] == "INVALID_PARAMETER_VALUE"
         assert requests.get(url + "/ajax-api/2.0/mlflow/users/current").status_code == 404
-        # An experiment that holds traces (written by MLflow) is not answered as if empty.
+        # The GenAI pages' lists: MLflow's answer for a store that holds none.
+        trace_search = {"locations": [{"type": "MLFLOW_EXPERIMENT",
+                                       "mlflow_experiment": {"experiment_id": "0"}}]}
+        assert requests.post(url + "/ajax-api/3.0/mlflow/traces/search",
+                             json=trace_search).json() == {}
+        assert requests.post(url + "/ajax-api/3.0/mlflow/datasets/search",
+                             json={"experiment_ids": ["0"]}).json() == {}
+        assert requests.get(url + "/ajax-api/3.0/mlflow/scorers/list",
+                            params={"experiment_id": "0"}).json() == {}
+        # A database that holds such records (written by MLflow) is not answered as if empty.
         with sqlite3.connect(tmp_path / "mlflow.db") as db:
             db.execute("INSERT INTO trace_info (request_id, experiment_id, timestamp_ms, status) "
                        "VALUES ('tr-1', 0, 1, 'OK')")
-        traced = requests.post(url + "/ajax-api/3.0/mlflow/traces/metrics", json={
-            "experiment_ids": ["0"], "view_type": "TRACES", "metric_name": "trace_count",
-            "aggregations": [{"aggregation_type": "COUNT"}]})
-        assert traced.status_code == 501 and traced.json()["error_code"] == "NOT_IMPLEMENTED"
+            db.execute("INSERT INTO scorers (experiment_id, scorer_name, scorer_id) "
+                       "VALUES (0, 'judge', 's-1')")
+        for refused in [
+            requests.post(url + "/ajax-api/3.0/mlflow/traces/metrics", json={
+                "experiment_ids": ["0"], "view_type": "TRACES", "metric_name": "trace_count",
+                "aggregations": [{"aggregation_type": "COUNT"}]}),
+            requests.post(url + "/ajax-api/3.0/mlflow/traces/search", json=trace_search),
+            requests.post(url + "/ajax-api/3.0/mlflow/traces/search", json={"locations": []}),
+            requests.get(url + "/ajax-api/3.0/mlflow/scorers/list", params={"experiment_id": "0"}),
+        ]:
+            assert refused.status_code == 501, refused.text
+            assert refused.json()["error_code"] == "NOT_IMPLEMENTED"
     finally:
         assert server.stop() == 0

@@ -26,6 +26,7 @@ use tower::ServiceExt as _;
 use tower_http::services::ServeDir;
 
 use trackway_core::{Error, ErrorCode};
+use trackway_store::GenAiRecords;
 
 use crate::error::ApiResult;
 use crate::request::{Fields, missing};
@@ -98,6 +99,12 @@ pub fn routes() -> Router<AppState> {
             get(assistant_providers),
         )
         .route("/ajax-api/3.0/mlflow/traces/metrics", post(trace_metrics))
+        .route("/ajax-api/3.0/mlflow/traces/search", post(trace_search))
+        .route(
+            "/ajax-api/3.0/mlflow/datasets/search",
+            post(evaluation_dataset_search),
+        )
+        .route("/ajax-api/3.0/mlflow/scorers/list", get(scorer_list))
         .nest(
             "/static-files",
             Router::new()
@@ -229,24 +236,74 @@ async fn assistant_providers() -> Response {
     reply(json!({"providers": [], "resolved": null, "gateway_vendor_options": {}}))
 }
 
-/// `POST /ajax-api/3.0/mlflow/traces/metrics`, which the experiment overview page asks for.
-/// Trackway does not record traces, so for experiments without traces the answer is MLflow's
-/// empty one; experiments that hold traces (a database MLflow wrote) get a clear refusal
-/// rather than charts that say zero.
+// Trackway does not record MLflow 3's GenAI records (traces, judges, evaluation datasets), so
+// the UI's pages for them get MLflow's answer for a store that holds none. A database MLflow
+// wrote may hold some: then these answer NOT_IMPLEMENTED rather than show an empty list.
+
+/// MLflow's answer when there is nothing to list, once `kind` is known to be absent.
+async fn empty_unless_present(
+    state: &AppState,
+    kind: GenAiRecords,
+    experiment_ids: &[String],
+) -> ApiResult<Response> {
+    if state
+        .store
+        .genai_records_exist(kind, experiment_ids)
+        .await?
+    {
+        let what = match kind {
+            GenAiRecords::Traces => "traces",
+            GenAiRecords::Scorers => "judges (scorers)",
+            GenAiRecords::EvaluationDatasets => "evaluation datasets",
+        };
+        return Err(Error::new(
+            ErrorCode::NotImplemented,
+            format!("This database holds {what}, and Trackway does not serve them yet."),
+        )
+        .into());
+    }
+    Ok(reply(json!({})))
+}
+
+/// `POST /ajax-api/3.0/mlflow/traces/metrics`: the experiment overview's charts.
 async fn trace_metrics(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
     let experiment_ids = fields.string_list("experiment_ids")?;
     if experiment_ids.is_empty() {
         return Err(missing("experiment_ids").into());
     }
     fields.required_string("metric_name")?;
-    if state.store.experiments_have_traces(&experiment_ids).await? {
-        return Err(Error::new(
-            ErrorCode::NotImplemented,
-            "These experiments hold traces, and Trackway does not serve traces yet.",
-        )
-        .into());
+    empty_unless_present(&state, GenAiRecords::Traces, &experiment_ids).await
+}
+
+/// `POST /ajax-api/3.0/mlflow/traces/search`: the traces and sessions pages. Experiments come
+/// as `locations` (`{"mlflow_experiment": {"experiment_id": ...}}`); none means all.
+async fn trace_search(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
+    let mut experiment_ids = fields.string_list("experiment_ids")?;
+    for location in fields.objects("locations")? {
+        if let Some(id) = location
+            .get("mlflow_experiment")
+            .and_then(|e| e.get("experiment_id"))
+            .and_then(|id| id.as_str())
+        {
+            experiment_ids.push(id.to_string());
+        }
     }
-    Ok(reply(json!({})))
+    empty_unless_present(&state, GenAiRecords::Traces, &experiment_ids).await
+}
+
+/// `POST /ajax-api/3.0/mlflow/datasets/search`: the evaluation datasets page.
+async fn evaluation_dataset_search(
+    State(state): State<AppState>,
+    fields: Fields,
+) -> ApiResult<Response> {
+    let experiment_ids = fields.string_list("experiment_ids")?;
+    empty_unless_present(&state, GenAiRecords::EvaluationDatasets, &experiment_ids).await
+}
+
+/// `GET /ajax-api/3.0/mlflow/scorers/list`: the judges page.
+async fn scorer_list(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
+    let experiment_id = fields.required_string("experiment_id")?;
+    empty_unless_present(&state, GenAiRecords::Scorers, &[experiment_id]).await
 }
 
 /// Whether `dir` holds a built UI (its `index.html`).

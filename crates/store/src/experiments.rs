@@ -312,23 +312,47 @@ impl Store {
     }
 }
 
+/// The kinds of MLflow 3 GenAI records that Trackway keeps in MLflow's schema but does not
+/// serve yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GenAiRecords {
+    /// Traces (`trace_info`).
+    Traces,
+    /// Registered scorers, the UI's judges (`scorers`).
+    Scorers,
+    /// Evaluation datasets (`evaluation_datasets`; not tied to one experiment column).
+    EvaluationDatasets,
+}
+
 impl Store {
-    /// Whether any of these experiments holds traces (MLflow's `trace_info` rows). Trackway does
-    /// not serve traces yet; this lets it say so instead of answering as if there were none.
-    pub async fn experiments_have_traces(&self, experiment_ids: &[String]) -> Result<bool> {
+    /// Whether the database holds records of `kind`: in these experiments, or anywhere when
+    /// `experiment_ids` is empty (and always anywhere for evaluation datasets). A database
+    /// MLflow wrote may hold them; the UI endpoints that would list them refuse instead of
+    /// answering as if there were none.
+    pub async fn genai_records_exist(
+        &self,
+        kind: GenAiRecords,
+        experiment_ids: &[String],
+    ) -> Result<bool> {
         let ids = experiment_ids
             .iter()
             .map(|id| parse_experiment_id(id))
             .collect::<Result<Vec<i64>>>()?;
-        if ids.is_empty() {
-            return Ok(false);
-        }
+        let table = match kind {
+            GenAiRecords::Traces => "trace_info",
+            GenAiRecords::Scorers => "scorers",
+            GenAiRecords::EvaluationDatasets => "evaluation_datasets",
+        };
         let mut qb = crate::sql::SqlBuilder::for_backend(
             self.pools.backend,
-            "SELECT 1 FROM trace_info WHERE experiment_id IN (",
+            format!("SELECT 1 FROM {table}"),
         );
-        qb.push_bind_list(ids);
-        qb.push(") LIMIT 1");
+        if !ids.is_empty() && kind != GenAiRecords::EvaluationDatasets {
+            qb.push(" WHERE experiment_id IN (");
+            qb.push_bind_list(ids);
+            qb.push(")");
+        }
+        qb.push(" LIMIT 1");
         Ok(qb
             .build()
             .fetch_optional(&self.pools.read)

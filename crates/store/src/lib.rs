@@ -38,6 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use trackway_core::{Error, ErrorCode};
 
 pub use db::{Backend, DatabaseUri, OpenError};
+pub use experiments::GenAiRecords;
 pub use history::MetricPage;
 pub use logged_models::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 pub use logging::{DatasetInputSpec, MetricSpec};

@@ -150,6 +150,7 @@ def shows(ui, text, **kwargs):
 
 def test_experiments_list_create_rename_delete(ui):
     page = ui.page
+    client = MlflowClient(tracking_uri=ui.base)
     ui.goto("/#/experiments")
     close_assistant(ui)
     shows(ui, "ui-demo", exact=True)
@@ -162,7 +163,7 @@ def test_experiments_list_create_rename_delete(ui):
     dialog.get_by_role("button", name="Create").click()
     page.get_by_role("heading", name="made-in-browser").or_(
         page.get_by_text("made-in-browser", exact=True)).first.wait_for()
-    created = MlflowClient().get_experiment_by_name("made-in-browser")
+    created = client.get_experiment_by_name("made-in-browser")
     assert created is not None and created.lifecycle_stage == "active"
     ui.shot("experiment-created")
 
@@ -174,14 +175,14 @@ def test_experiments_list_create_rename_delete(ui):
     dialog.get_by_placeholder("Enter experiment name").fill("renamed-in-browser")
     dialog.get_by_role("button", name="Save").click()
     shows(ui, "renamed-in-browser")
-    assert MlflowClient().get_experiment(created.experiment_id).name == "renamed-in-browser"
+    assert client.get_experiment(created.experiment_id).name == "renamed-in-browser"
     ui.shot("experiment-renamed")
 
     page.get_by_role("button", name="Open header dropdown menu").click()
     page.get_by_role("menuitem", name="Delete").click()
     page.get_by_role("dialog").get_by_role("button", name="Delete").click()
     deadline = time.time() + 10
-    while MlflowClient().get_experiment(created.experiment_id).lifecycle_stage != "deleted":
+    while client.get_experiment(created.experiment_id).lifecycle_stage != "deleted":
         assert time.time() < deadline, "the experiment was not deleted"
         time.sleep(0.2)
     ui.goto("/#/experiments")

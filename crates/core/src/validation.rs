@@ -353,6 +353,11 @@ pub fn parse_experiment_id(id: &str) -> Result<i64> {
     })
 }
 
+/// Parses a list of experiment ids (see [`parse_experiment_id`]); the first bad one fails.
+pub fn parse_experiment_ids(ids: &[String]) -> Result<Vec<i64>> {
+    ids.iter().map(|id| parse_experiment_id(id)).collect()
+}
+
 fn batch_limit(entity_name: &str, limit: usize, length: usize) -> Result<()> {
     if length > limit {
         return Err(Error::invalid(format!(

@@ -56,8 +56,6 @@ enum Ty {
     /// An enum whose generated GraphQL type is numbered one off from the proto, so that the
     /// unset proto value (0) has no GraphQL value: MLflow answers `null` and an error.
     UnrepresentableEnum(&'static str),
-    /// A float that is `null` when it is NaN (MLflow's `MlflowMetricExtension.value`).
-    MetricValue,
 }
 
 /// An object type: its name and fields by their proto (snake_case) names.
@@ -116,7 +114,7 @@ static METRIC: Object = Object {
     name: "MlflowMetricExtension",
     fields: &[
         ("key", Ty::String),
-        ("value", Ty::MetricValue),
+        ("value", Ty::Float),
         ("timestamp", Ty::Long),
         ("step", Ty::Long),
         ("dataset_name", Ty::String),
@@ -849,8 +847,7 @@ fn validate_typed(field: &Selected, ty: Ty, errors: &mut Errors) {
         | Ty::Float
         | Ty::Boolean
         | Ty::Enum(_)
-        | Ty::UnrepresentableEnum(_)
-        | Ty::MetricValue => validate_leaf(field, errors),
+        | Ty::UnrepresentableEnum(_) => validate_leaf(field, errors),
     }
 }
 
@@ -1022,7 +1019,7 @@ impl Execution {
                     Some(other) => json!(other.to_string()),
                     None => json!("0"),
                 },
-                Ty::Float | Ty::MetricValue => match value {
+                Ty::Float => match value {
                     Some(Value::Number(number)) => json!(number),
                     // NaN and the infinities (printed as strings by the REST API) have no
                     // GraphQL Float.

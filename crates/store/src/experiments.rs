@@ -3,7 +3,7 @@
 use sqlx::{AssertSqlSafe, Row};
 use trackway_core::entities::{Experiment, KeyValue, LifecycleStage, ViewType};
 use trackway_core::validation::{
-    parse_experiment_id, validate_experiment_name, validate_experiment_tag,
+    parse_experiment_id, parse_experiment_ids, validate_experiment_name, validate_experiment_tag,
 };
 use trackway_core::{Error, ErrorCode, Result};
 
@@ -279,10 +279,7 @@ impl Store {
         &self,
         experiment_ids: &[String],
     ) -> Result<Vec<trackway_core::entities::DatasetSummary>> {
-        let ids = experiment_ids
-            .iter()
-            .map(|id| parse_experiment_id(id))
-            .collect::<Result<Vec<i64>>>()?;
+        let ids = parse_experiment_ids(experiment_ids)?;
         let mut qb = crate::sql::SqlBuilder::for_backend(
             self.pools.backend,
             "SELECT DISTINCT d.experiment_id, d.name, d.digest, t.value AS context \
@@ -334,10 +331,7 @@ impl Store {
         kind: GenAiRecords,
         experiment_ids: &[String],
     ) -> Result<bool> {
-        let ids = experiment_ids
-            .iter()
-            .map(|id| parse_experiment_id(id))
-            .collect::<Result<Vec<i64>>>()?;
+        let ids = parse_experiment_ids(experiment_ids)?;
         let table = match kind {
             GenAiRecords::Traces => "trace_info",
             GenAiRecords::Scorers => "scorers",

@@ -9,7 +9,7 @@ use trackway_core::entities::{
     KeyValue, LoggedModel, LoggedModelData, LoggedModelInfo, LoggedModelStatus, ModelMetric,
 };
 use trackway_core::search::{Clause, EntityType, Value, parse_logged_model_filter};
-use trackway_core::validation::parse_experiment_id;
+use trackway_core::validation::parse_experiment_ids;
 use trackway_core::{Error, Result};
 
 use crate::rows::for_each_in_chunks;
@@ -374,10 +374,7 @@ impl Store {
         page_token: Option<&str>,
     ) -> Result<Page<LoggedModel>> {
         let clauses = parse_logged_model_filter(filter.unwrap_or_default())?;
-        let ids = experiment_ids
-            .iter()
-            .map(|id| parse_experiment_id(id))
-            .collect::<Result<Vec<i64>>>()?;
+        let ids = parse_experiment_ids(experiment_ids)?;
         let offset = match page_token.filter(|t| !t.is_empty()) {
             Some(token) => decode_token(token, experiment_ids, filter, order_by_json)?,
             None => 0,

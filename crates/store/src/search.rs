@@ -11,7 +11,7 @@ use trackway_core::search::{
     Clause, Comparator, EntityType, OrderBy, Value, decode_page_token, encode_page_token,
     parse_experiment_filter, parse_experiment_order_by, parse_run_filter, parse_run_order_by_list,
 };
-use trackway_core::validation::{parse_experiment_id, validate_max_results};
+use trackway_core::validation::{parse_experiment_id, parse_experiment_ids, validate_max_results};
 
 use crate::db::Backend;
 use crate::rows::{self, EXPERIMENT_COLUMNS, RUN_COLUMNS, RUN_NAME_TAG};
@@ -179,10 +179,7 @@ impl Store {
         let clauses = parse_run_filter(filter)?;
         let order = parse_run_order_by_list(order_by)?;
         let offset = decode_page_token(page_token)?;
-        let experiment_ids = experiment_ids
-            .iter()
-            .map(|id| parse_experiment_id(id))
-            .collect::<Result<Vec<i64>>>()?;
+        let experiment_ids = parse_experiment_ids(experiment_ids)?;
         if experiment_ids.is_empty() {
             return Ok(Page {
                 items: Vec::new(),
@@ -310,10 +307,7 @@ impl Store {
                 (_, "experiment_id") => {
                     let ids: Vec<i64> = match &clause.value {
                         Value::Str(s) => vec![parse_experiment_id(s)?],
-                        Value::List(items) => items
-                            .iter()
-                            .map(|s| parse_experiment_id(s))
-                            .collect::<Result<_>>()?,
+                        Value::List(items) => parse_experiment_ids(items)?,
                         _ => Vec::new(),
                     };
                     let op = match clause.comparator {

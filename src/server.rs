@@ -157,6 +157,20 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
+/// Runs the store's upkeep now and then every hour, in the background: a failure is logged
+/// and serving goes on, only slower.
+async fn maintain(store: Store) {
+    let mut every_hour = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every_hour.tick().await;
+        let started = std::time::Instant::now();
+        match store.maintain().await {
+            Ok(()) => tracing::debug!("store upkeep took {:?}", started.elapsed()),
+            Err(e) => tracing::warn!("store upkeep (side indexes, statistics) failed: {e}"),
+        }
+    }
+}
+
 /// Runs the server until it is told to stop.
 pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
     let (mut config, default_artifact_root) = config(&args)?;
@@ -188,6 +202,7 @@ pub async fn run(args: ServerArgs) -> anyhow::Result<()> {
             .unwrap_or(address),
         default_artifact_root
     );
+    tokio::spawn(maintain(store.clone()));
     let state = AppState {
         store: store.clone(),
         artifacts: Arc::new(artifacts),

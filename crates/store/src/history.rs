@@ -18,8 +18,46 @@ pub struct MetricPage {
     pub next_page_token: Option<String>,
 }
 
-/// One `timestamp step is_nan value` line of a joined history page.
-fn parse_point(key: &str, line: &str) -> Result<Metric> {
+/// One point as the database holds it: NaN is `is_nan` with a value of 0.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Point {
+    timestamp: i64,
+    step: i64,
+    value: f64,
+    is_nan: bool,
+}
+
+impl Point {
+    fn metric(self, key: &str) -> Metric {
+        Metric {
+            key: key.to_string(),
+            value: metric_value(self.value, i64::from(self.is_nan)),
+            timestamp: self.timestamp,
+            step: self.step,
+        }
+    }
+}
+
+/// Which points of a run's metric to read, and in what order.
+struct PointQuery {
+    run_id: String,
+    key: String,
+    /// Inclusive step range.
+    steps: Option<(i64, i64)>,
+    /// `ORDER BY` columns.
+    order: &'static str,
+    /// `None`: every point.
+    limit: Option<i64>,
+    offset: i64,
+}
+
+/// `get-history`'s order, MLflow's.
+const HISTORY_ORDER: &str = "\"timestamp\", step, value";
+/// The order the UI's sampled charts walk, MLflow's.
+const SAMPLING_ORDER: &str = "step, \"timestamp\", value, is_nan";
+
+/// One `timestamp step is_nan value` line of a page PostgreSQL joined into text.
+fn parse_point(line: &str) -> Result<Point> {
     let bad = || Error::internal(format!("unreadable metric point from the database: {line}"));
     let mut parts = line.split(' ');
     let mut next = || parts.next().ok_or_else(bad);
@@ -27,15 +65,110 @@ fn parse_point(key: &str, line: &str) -> Result<Metric> {
     let step: i64 = next()?.parse().map_err(|_| bad())?;
     let is_nan: i64 = next()?.parse().map_err(|_| bad())?;
     let value: f64 = next()?.parse().map_err(|_| bad())?;
-    Ok(Metric {
-        key: key.to_string(),
-        value: metric_value(value, is_nan),
+    Ok(Point {
         timestamp,
         step,
+        value,
+        is_nan: is_nan != 0,
     })
 }
 
+/// The first row of each of `buckets` buckets that SQL's `NTILE(buckets)` makes of `n` ordered
+/// rows: the first `n % buckets` buckets hold one row more than the others. With no more rows
+/// than buckets, every row is its own bucket.
+fn bucket_starts(n: usize, buckets: usize) -> impl Iterator<Item = usize> {
+    let (size, longer) = if n <= buckets {
+        (1, 0)
+    } else {
+        (n / buckets, n % buckets)
+    };
+    (0..buckets.min(n)).map(move |b| b * size + b.min(longer))
+}
+
 impl Store {
+    /// Points of one run's metric in `query`'s order.
+    ///
+    /// Rows cross sqlx's driver one at a time, which for a 100,000-point history costs far
+    /// more than the query. On SQLite they are read through [`crate::sqlite_reader`]; on
+    /// PostgreSQL the database joins them into one text value, each double in its shortest
+    /// exact form, and Rust splits it.
+    async fn points(&self, query: PointQuery) -> Result<Vec<Point>> {
+        let steps_sql = |first: &str, second: &str| {
+            query.steps.map_or(String::new(), |_| {
+                format!(" AND step >= {first} AND step <= {second}")
+            })
+        };
+        if let Some(reader) = &self.reader {
+            let sql = format!(
+                "SELECT \"timestamp\", step, value, is_nan FROM metrics WHERE run_uuid = ?1 \
+                 AND \"key\" = ?2{} ORDER BY {} LIMIT ?3 OFFSET ?4",
+                steps_sql("?5", "?6"),
+                query.order
+            );
+            return reader
+                .read(move |conn| {
+                    let mut statement = conn.prepare(&sql)?;
+                    let (first, last) = query.steps.unwrap_or_default();
+                    // SQLite reads a negative LIMIT as none.
+                    let limit = query.limit.unwrap_or(-1);
+                    let mut params: Vec<&dyn rusqlite::ToSql> =
+                        vec![&query.run_id, &query.key, &limit, &query.offset];
+                    if query.steps.is_some() {
+                        params.extend([&first as &dyn rusqlite::ToSql, &last]);
+                    }
+                    let rows = statement.query_map(params.as_slice(), |row| {
+                        Ok(Point {
+                            timestamp: row.get(0)?,
+                            step: row.get(1)?,
+                            value: row.get(2)?,
+                            is_nan: row.get::<_, i64>(3)? != 0,
+                        })
+                    })?;
+                    rows.collect()
+                })
+                .await;
+        }
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            format!(
+                "SELECT string_agg(\"timestamp\" || ' ' || step || ' ' || \
+                 (CASE WHEN is_nan THEN 1 ELSE 0 END) || ' ' || value::text, E'\\n' \
+                 ORDER BY {order}) FROM (SELECT \"timestamp\", step, is_nan, value \
+                 FROM metrics WHERE run_uuid = ",
+                order = query.order
+            ),
+        );
+        qb.push_bind(query.run_id);
+        qb.push(" AND \"key\" = ");
+        qb.push_bind(query.key);
+        if let Some((first, last)) = query.steps {
+            qb.push(" AND step >= ");
+            qb.push_bind(first);
+            qb.push(" AND step <= ");
+            qb.push_bind(last);
+        }
+        qb.push(format!(" ORDER BY {}", query.order));
+        if let Some(limit) = query.limit {
+            qb.push(" LIMIT ");
+            qb.push_bind(limit);
+        }
+        qb.push(" OFFSET ");
+        qb.push_bind(query.offset);
+        qb.push(") page");
+        let text: Option<String> = qb
+            .build()
+            .fetch_one(&self.pools.read)
+            .await
+            .map_err(db_error)?
+            .try_get(0)
+            .map_err(db_error)?;
+        text.as_deref()
+            .unwrap_or_default()
+            .lines()
+            .map(parse_point)
+            .collect()
+    }
+
     /// Every point logged for `key` in a run, or one page of them when `max_results` is given.
     /// An unknown run or key has an empty history, as in MLflow.
     pub async fn get_metric_history(
@@ -46,51 +179,17 @@ impl Store {
         page_token: Option<&str>,
     ) -> Result<MetricPage> {
         let offset = decode_page_token(page_token)?;
-        // Rows cross sqlx's driver one at a time (on SQLite a channel hop and a column list per
-        // row), which for a 100,000-point history cost far more than the query. The database
-        // joins the page into one text value instead, each double printed exactly (17
-        // significant digits on SQLite, PostgreSQL's shortest exact form), and Rust splits it.
-        let joined = match self.pools.backend {
-            crate::Backend::Sqlite => {
-                "group_concat(\"timestamp\" || ' ' || step || ' ' || is_nan || ' ' || \
-                 printf('%!.17g', value), char(10) ORDER BY \"timestamp\", step, value)"
-            }
-            crate::Backend::Postgres => {
-                "string_agg(\"timestamp\" || ' ' || step || ' ' || \
-                 (CASE WHEN is_nan THEN 1 ELSE 0 END) || ' ' || value::text, E'\\n' \
-                 ORDER BY \"timestamp\", step, value)"
-            }
-        };
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
-            format!(
-                "SELECT {joined} FROM (SELECT \"timestamp\", step, is_nan, value FROM metrics \
-                 WHERE run_uuid = "
-            ),
-        );
-        qb.push_bind(run_id.to_string());
-        qb.push(" AND \"key\" = ");
-        qb.push_bind(key.to_string());
-        qb.push(" ORDER BY \"timestamp\", step, value");
-        // SQLite needs a LIMIT before an OFFSET; "no limit" is the largest one.
-        qb.push(" LIMIT ");
-        qb.push_bind(max_results.map_or(i64::MAX, |max| max.saturating_add(1)));
-        qb.push(" OFFSET ");
-        qb.push_bind(offset);
-        qb.push(") page");
-        let text: Option<String> = qb
-            .build()
-            .fetch_one(&self.pools.read)
-            .await
-            .map_err(db_error)?
-            .try_get(0)
-            .map_err(db_error)?;
-        let mut metrics = text
-            .as_deref()
-            .unwrap_or_default()
-            .lines()
-            .map(|line| parse_point(key, line))
-            .collect::<Result<Vec<_>>>()?;
+        let points = self
+            .points(PointQuery {
+                run_id: run_id.to_string(),
+                key: key.to_string(),
+                steps: None,
+                order: HISTORY_ORDER,
+                limit: max_results.map(|max| max.saturating_add(1)),
+                offset,
+            })
+            .await?;
+        let mut metrics: Vec<Metric> = points.into_iter().map(|p| p.metric(key)).collect();
         let next_page_token = match max_results {
             Some(max) if metrics.len() as i64 > max => {
                 metrics.truncate(max as usize);
@@ -105,7 +204,9 @@ impl Store {
     }
 
     /// Up to `max_results` points per run, sampled evenly over (step, timestamp, value) order,
-    /// keeping each run's first and last point: what the UI's charts ask for.
+    /// keeping each run's first and last point: what the UI's charts ask for. The sample is
+    /// MLflow's: the first point of each of `max_results` `NTILE` buckets, then the last point
+    /// in place of the final sample when it is not already there.
     pub async fn get_metric_history_bulk_interval(
         &self,
         run_ids: &[String],
@@ -113,95 +214,37 @@ impl Store {
         max_results: i64,
         steps: Option<(i64, i64)>,
     ) -> Result<Vec<MetricWithRunId>> {
-        let max_results = max_results.max(1);
+        let buckets = usize::try_from(max_results.max(1)).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for run_id in run_ids {
-            // NTILE puts the ordered rows into `max_results` buckets; the first row of each
-            // bucket is kept. With fewer rows than buckets, every row is kept.
-            let mut qb = SqlBuilder::for_backend(
-                self.pools.backend,
-                "SELECT value, \"timestamp\", step, is_nan FROM (SELECT value, \"timestamp\", \
-                 step, is_nan, ROW_NUMBER() OVER (PARTITION BY bucket ORDER BY step, \
-                 \"timestamp\", value, is_nan) AS rn FROM (SELECT value, \"timestamp\", step, \
-                 CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan, NTILE(CAST(",
-            );
-            qb.push_bind(max_results);
-            qb.push(" AS INTEGER)");
-            qb.push(
-                ") OVER (ORDER BY step, \"timestamp\", value, is_nan) AS bucket FROM metrics \
-                 WHERE run_uuid = ",
-            );
-            qb.push_bind(run_id.clone());
-            qb.push(" AND \"key\" = ");
-            qb.push_bind(key.to_string());
-            if let Some((start, end)) = steps {
-                qb.push(" AND step >= ");
-                qb.push_bind(start);
-                qb.push(" AND step <= ");
-                qb.push_bind(end);
-            }
-            qb.push(") b) r WHERE rn = 1 ORDER BY step, \"timestamp\", value, is_nan");
-            let mut points: Vec<(i64, i64, f64, i64)> = qb
-                .build()
-                .fetch_all(&self.pools.read)
-                .await
-                .map_err(db_error)?
-                .iter()
-                .map(|row| {
-                    Ok((
-                        row.try_get("step")?,
-                        row.try_get::<Option<i64>, _>("timestamp")?.unwrap_or(0),
-                        row.try_get("value")?,
-                        row.try_get("is_nan")?,
-                    ))
-                })
-                .collect::<sqlx::Result<_>>()
-                .map_err(db_error)?;
-
-            // The buckets' first rows may miss the overall last point; keep it, replacing the
-            // last sample when the page is full.
-            let mut qb = SqlBuilder::for_backend(
-                self.pools.backend,
-                "SELECT value, \"timestamp\", step, CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan \
-                 FROM metrics WHERE run_uuid = ",
-            );
-            qb.push_bind(run_id.clone());
-            qb.push(" AND \"key\" = ");
-            qb.push_bind(key.to_string());
-            if let Some((start, end)) = steps {
-                qb.push(" AND step >= ");
-                qb.push_bind(start);
-                qb.push(" AND step <= ");
-                qb.push_bind(end);
-            }
-            qb.push(" ORDER BY step DESC, \"timestamp\" DESC, value DESC, is_nan DESC LIMIT 1");
-            if let Some(row) = qb
-                .build()
-                .fetch_optional(&self.pools.read)
-                .await
-                .map_err(db_error)?
-            {
-                let last: (i64, i64, f64, i64) = (
-                    row.try_get("step").map_err(db_error)?,
-                    row.try_get::<Option<i64>, _>("timestamp")
-                        .map_err(db_error)?
-                        .unwrap_or(0),
-                    row.try_get("value").map_err(db_error)?,
-                    row.try_get("is_nan").map_err(db_error)?,
-                );
-                if points.last() != Some(&last) {
-                    if points.len() as i64 >= max_results {
-                        points.pop();
-                    }
-                    points.push(last);
-                }
-            }
-            out.extend(points.into_iter().map(|(step, timestamp, value, is_nan)| {
-                MetricWithRunId {
+            let points = self
+                .points(PointQuery {
+                    run_id: run_id.clone(),
                     key: key.to_string(),
-                    value: metric_value(value, is_nan),
-                    timestamp,
-                    step,
+                    steps,
+                    order: SAMPLING_ORDER,
+                    limit: None,
+                    offset: 0,
+                })
+                .await?;
+            let mut sample: Vec<Point> = bucket_starts(points.len(), buckets)
+                .map(|i| points[i])
+                .collect();
+            if let Some(&last) = points.last()
+                && sample.last() != Some(&last)
+            {
+                if sample.len() >= buckets {
+                    sample.pop();
+                }
+                sample.push(last);
+            }
+            out.extend(sample.into_iter().map(|p| {
+                let m = p.metric(key);
+                MetricWithRunId {
+                    key: m.key,
+                    value: m.value,
+                    timestamp: m.timestamp,
+                    step: m.step,
                     run_id: run_id.clone(),
                 }
             }));
@@ -246,5 +289,20 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bucket_starts;
+
+    #[test]
+    fn bucket_starts_follow_ntile() {
+        // NTILE(3) over 10 rows: buckets of 4, 3 and 3.
+        assert_eq!(bucket_starts(10, 3).collect::<Vec<_>>(), vec![0, 4, 7]);
+        assert_eq!(bucket_starts(9, 3).collect::<Vec<_>>(), vec![0, 3, 6]);
+        // No more rows than buckets: every row.
+        assert_eq!(bucket_starts(3, 5).collect::<Vec<_>>(), vec![0, 1, 2]);
+        assert_eq!(bucket_starts(0, 5).count(), 0);
     }
 }

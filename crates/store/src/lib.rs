@@ -30,7 +30,9 @@ mod rows;
 mod runs;
 pub mod schema;
 mod search;
+mod side;
 mod sql;
+mod sqlite_reader;
 pub mod uri;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -50,6 +52,8 @@ pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
 #[derive(Debug, Clone)]
 pub struct Store {
     pools: db::Pools,
+    /// SQLite only: the reads that return many rows (see [`sqlite_reader`]).
+    reader: Option<std::sync::Arc<sqlite_reader::SqliteReader>>,
     default_artifact_root: String,
     schema_state: SchemaState,
 }
@@ -73,8 +77,16 @@ impl Store {
         let uri = DatabaseUri::parse(uri)?;
         let pools = db::Pools::connect(&uri).await?;
         let schema_state = schema::ensure_schema(&pools).await?;
+        let reader = match &uri {
+            DatabaseUri::Sqlite(path) => Some(sqlite_reader::SqliteReader::new(
+                path.clone(),
+                pools.stats.clone(),
+            )),
+            DatabaseUri::Postgres(_) => None,
+        };
         let store = Store {
             pools,
+            reader,
             default_artifact_root: default_artifact_root.to_string(),
             schema_state,
         };
@@ -102,6 +114,17 @@ impl Store {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    /// Keeps the database fast: creates the side indexes an existing database lacks (the
+    /// `side` module) and refreshes SQLite's planner statistics where tables grew. The server runs
+    /// it after it starts listening, and again every hour; it may take a while on a large
+    /// database the first time, and it holds SQLite's write lock while it builds an index.
+    pub async fn maintain(&self) -> trackway_core::Result<()> {
+        side::create_missing(&self.pools).await.map_err(db_error)?;
+        side::refresh_statistics(&self.pools)
+            .await
+            .map_err(db_error)
     }
 
     /// Closes all connections, waiting for queries in flight.

@@ -175,8 +175,84 @@ pub(crate) async fn attach_experiment_tags(
     Ok(())
 }
 
-/// Loads data, inputs and outputs for runs, keeping their order.
-pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec<Run>> {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DataKind {
+    Metric,
+    Param,
+    Tag,
+}
+
+/// A run's latest metric, param or tag.
+enum DataRow {
+    Metric(Metric),
+    Param(KeyValue),
+    Tag(KeyValue),
+}
+
+/// The queries for runs' data, each ending in `IN (`. No ORDER BY: like MLflow's own query,
+/// rows come in the database's natural order, which is insertion order on SQLite.
+const RUN_DATA: [(DataKind, &str); 3] = [
+    (
+        DataKind::Metric,
+        "SELECT run_uuid, \"key\", value, \"timestamp\", step, \
+         CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan FROM latest_metrics WHERE run_uuid IN (",
+    ),
+    (
+        DataKind::Param,
+        "SELECT run_uuid, \"key\", value FROM params WHERE run_uuid IN (",
+    ),
+    (
+        DataKind::Tag,
+        "SELECT run_uuid, \"key\", value FROM tags WHERE run_uuid IN (",
+    ),
+];
+
+/// [`RUN_DATA`] through rusqlite (see [`crate::sqlite_reader`]).
+fn sqlite_run_data(
+    conn: &rusqlite::Connection,
+    ids: &[String],
+) -> rusqlite::Result<Vec<(String, DataRow)>> {
+    let mut data = Vec::new();
+    for (kind, sql) in RUN_DATA {
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!("{sql}{})", vec!["?"; chunk.len()].join(", "));
+            let mut statement = conn.prepare(&sql)?;
+            let mut rows = statement.query(rusqlite::params_from_iter(chunk))?;
+            while let Some(row) = rows.next()? {
+                let key: String = row.get(1)?;
+                let item = match kind {
+                    DataKind::Metric => DataRow::Metric(Metric {
+                        key,
+                        value: metric_value(row.get(2)?, row.get(5)?),
+                        timestamp: row.get::<_, Option<i64>>(3)?.unwrap_or(0),
+                        step: row.get(4)?,
+                    }),
+                    DataKind::Param | DataKind::Tag => {
+                        let kv = KeyValue {
+                            key,
+                            value: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                        };
+                        if kind == DataKind::Param {
+                            DataRow::Param(kv)
+                        } else {
+                            DataRow::Tag(kv)
+                        }
+                    }
+                };
+                data.push((row.get(0)?, item));
+            }
+        }
+    }
+    Ok(data)
+}
+
+/// Loads data, inputs and outputs for runs, keeping their order; `reader` reads the data rows
+/// on SQLite.
+pub(crate) async fn load_runs(
+    pool: &AnyPool,
+    reader: Option<&std::sync::Arc<crate::sqlite_reader::SqliteReader>>,
+    infos: Vec<RunInfo>,
+) -> Result<Vec<Run>> {
     let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
     let index: HashMap<String, usize> = ids
         .iter()
@@ -196,44 +272,50 @@ pub(crate) async fn load_runs(pool: &AnyPool, infos: Vec<RunInfo>) -> Result<Vec
         return Ok(runs);
     }
 
-    for_each_in_chunks(
-        pool,
-        "SELECT run_uuid, \"key\", value, \"timestamp\", step, \
-         CASE WHEN is_nan THEN 1 ELSE 0 END AS is_nan FROM latest_metrics WHERE run_uuid IN (",
-        "",
-        &ids,
-        |row| {
-            let run: String = row.try_get("run_uuid").map_err(db_error)?;
-            if let Some(&i) = index.get(&run) {
-                runs[i].data.metrics.push(metric(row)?);
+    let data = match reader {
+        Some(reader) => {
+            let ids = ids.clone();
+            reader.read(move |conn| sqlite_run_data(conn, &ids)).await?
+        }
+        None => {
+            let mut data = Vec::new();
+            for (kind, sql) in RUN_DATA {
+                for_each_in_chunks(pool, sql, "", &ids, |row| {
+                    let run: String = row.try_get("run_uuid").map_err(db_error)?;
+                    let item = match kind {
+                        DataKind::Metric => DataRow::Metric(metric(row)?),
+                        DataKind::Param | DataKind::Tag => {
+                            let kv = KeyValue {
+                                key: row.try_get("key").map_err(db_error)?,
+                                value: row
+                                    .try_get::<Option<String>, _>("value")
+                                    .map_err(db_error)?
+                                    .unwrap_or_default(),
+                            };
+                            if kind == DataKind::Param {
+                                DataRow::Param(kv)
+                            } else {
+                                DataRow::Tag(kv)
+                            }
+                        }
+                    };
+                    data.push((run, item));
+                    Ok(())
+                })
+                .await?;
             }
-            Ok(())
-        },
-    )
-    .await?;
-    for (table, is_param) in [("params", true), ("tags", false)] {
-        let sql = format!("SELECT run_uuid, \"key\", value FROM {table} WHERE run_uuid IN (");
-        // No ORDER BY: like MLflow's own query, rows come in the database's natural order,
-        // which is insertion order on SQLite.
-        for_each_in_chunks(pool, &sql, "", &ids, |row| {
-            let run: String = row.try_get("run_uuid").map_err(db_error)?;
-            if let Some(&i) = index.get(&run) {
-                let kv = KeyValue {
-                    key: row.try_get("key").map_err(db_error)?,
-                    value: row
-                        .try_get::<Option<String>, _>("value")
-                        .map_err(db_error)?
-                        .unwrap_or_default(),
-                };
-                if is_param {
-                    runs[i].data.params.push(kv);
-                } else {
-                    runs[i].data.tags.push(kv);
-                }
+            data
+        }
+    };
+    for (run, item) in data {
+        if let Some(&i) = index.get(&run) {
+            let target = &mut runs[i].data;
+            match item {
+                DataRow::Metric(m) => target.metrics.push(m),
+                DataRow::Param(kv) => target.params.push(kv),
+                DataRow::Tag(kv) => target.tags.push(kv),
             }
-            Ok(())
-        })
-        .await?;
+        }
     }
     for run in &mut runs {
         if run.info.run_name.is_empty()

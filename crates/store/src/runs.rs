@@ -9,6 +9,7 @@ use trackway_core::validation::{MAX_TAG_VAL_LENGTH, validate_length_limit, valid
 use trackway_core::{Error, Result};
 
 use crate::rows::{self, RUN_COLUMNS, RUN_NAME_TAG};
+use crate::sql::SqlBuilder;
 use crate::uri::append_to_uri_path;
 use crate::{Store, db_error, now_ms};
 
@@ -204,6 +205,46 @@ pub(crate) async fn upsert_tag(
     Ok(())
 }
 
+/// Upserts a batch of run tags in one statement, as [`upsert_tag`] one after another would:
+/// a key given twice keeps its first place and its last value. A batch that sets the run name
+/// goes tag by tag, since that tag also renames the run.
+pub(crate) async fn upsert_tags(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    tags: &[KeyValue],
+) -> Result<()> {
+    if tags.iter().any(|t| t.key == RUN_NAME_TAG) {
+        for tag in tags {
+            upsert_tag(tx, run_id, tag).await?;
+        }
+        return Ok(());
+    }
+    let mut merged: Vec<&KeyValue> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        match merged.iter_mut().find(|t| t.key == tag.key) {
+            Some(slot) => *slot = tag,
+            None => merged.push(tag),
+        }
+    }
+    if merged.is_empty() {
+        return Ok(());
+    }
+    let mut qb = SqlBuilder::for_backend(
+        crate::db::backend_of_transaction(tx),
+        "INSERT INTO tags (\"key\", value, run_uuid) ",
+    );
+    qb.push_values(merged, |row, tag| {
+        row.push_bind(tag.key.clone())
+            .sep()
+            .push_bind(tag.value.clone())
+            .sep()
+            .push_bind(run_id.to_string());
+    });
+    qb.push(" ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value");
+    qb.build().execute(&mut **tx).await.map_err(db_error)?;
+    Ok(())
+}
+
 impl Store {
     /// Creates a run in an active experiment.
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Run> {
@@ -263,15 +304,19 @@ impl Store {
         .execute(&mut *tx)
         .await
         .map_err(db_error)?;
-        for tag in &tags {
-            sqlx::query("INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3)")
-                .bind(&tag.key)
-                .bind(&tag.value)
-                .bind(&run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
+        // One statement for all tags: each statement is a round trip to the database.
+        let mut qb = SqlBuilder::for_backend(
+            self.pools.backend,
+            "INSERT INTO tags (\"key\", value, run_uuid) ",
+        );
+        qb.push_values(&tags, |row, tag| {
+            row.push_bind(tag.key.clone())
+                .sep()
+                .push_bind(tag.value.clone())
+                .sep()
+                .push_bind(run_id.clone());
+        });
+        qb.build().execute(&mut *tx).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
         Ok(Run {
             info: RunInfo {
@@ -311,7 +356,7 @@ impl Store {
     /// Gets a run, deleted or not, with its latest metrics, params, tags, inputs and outputs.
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
         let info = self.run_info(run_id).await?;
-        let mut runs = rows::load_runs(&self.pools.read, vec![info]).await?;
+        let mut runs = rows::load_runs(&self.pools.read, self.reader.as_ref(), vec![info]).await?;
         runs.pop().ok_or_else(|| run_not_found(run_id))
     }
 
@@ -324,33 +369,30 @@ impl Store {
         run_name: Option<&str>,
     ) -> Result<RunInfo> {
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        active_run(&mut tx, run_id).await?;
-        if let Some(status) = status {
-            sqlx::query("UPDATE runs SET status = $1 WHERE run_uuid = $2")
-                .bind(status.as_str())
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
-        if let Some(end_time) = end_time {
-            sqlx::query("UPDATE runs SET end_time = $1 WHERE run_uuid = $2")
-                .bind(end_time)
-                .bind(run_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-        }
         if let Some(name) = run_name.filter(|n| !n.is_empty()) {
+            active_run(&mut tx, run_id).await?;
             upsert_tag(&mut tx, run_id, &KeyValue::new(RUN_NAME_TAG, name)).await?;
         }
+        // One statement checks, updates and reads the run: each statement is a round trip
+        // to the database. Only when it finds no active run is the run looked at again, for
+        // MLflow's error.
         let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {RUN_COLUMNS} FROM runs r WHERE r.run_uuid = $1"
+            "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) \
+             WHERE run_uuid = $3 AND lifecycle_stage = 'active' RETURNING {}",
+            RUN_COLUMNS.replace("r.", "")
         )))
+        .bind(status.map(|s| s.as_str()))
+        .bind(end_time)
         .bind(run_id)
-        .fetch_one(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(db_error)?;
+        let Some(row) = row else {
+            active_run(&mut tx, run_id).await?;
+            return Err(Error::internal(format!(
+                "run {run_id} changed while updating it"
+            )));
+        };
         let info = rows::run_info(&row)?;
         tx.commit().await.map_err(db_error)?;
         Ok(info)

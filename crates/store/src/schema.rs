@@ -99,6 +99,9 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
         .execute(&mut *tx)
         .await
         .map_err(|e| OpenError::Schema(format!("cannot create MLflow's schema: {e}")))?;
+    crate::side::create_with_schema(&mut tx, pools.backend)
+        .await
+        .map_err(|e| OpenError::Schema(format!("cannot create Trackway's side indexes: {e}")))?;
     tx.commit().await.map_err(schema_err)?;
     Ok(SchemaState::Created)
 }

@@ -884,6 +884,16 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
     assert_eq!(sampled.first().unwrap().step, 0);
     assert_eq!(sampled.last().unwrap().step, 999);
     assert!(sampled.windows(2).all(|w| w[0].step < w[1].step));
+    // NTILE(7) over 1,000 points: six buckets of 143 and one of 142; each bucket's first
+    // point, with the last point in place of the final sample.
+    let uneven = s
+        .get_metric_history_bulk_interval(std::slice::from_ref(&run), "loss", 7, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        uneven.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![0, 143, 286, 429, 572, 715, 999]
+    );
     let window = s
         .get_metric_history_bulk_interval(std::slice::from_ref(&run), "loss", 2500, Some((10, 19)))
         .await

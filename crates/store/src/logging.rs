@@ -13,7 +13,7 @@ use trackway_core::validation::{
 };
 use trackway_core::{Error, Result};
 
-use crate::runs::{active_run, upsert_tag};
+use crate::runs::{active_run, upsert_tags};
 use crate::sql::SqlBuilder;
 use crate::{Store, db_error};
 
@@ -264,7 +264,16 @@ async fn insert_params(
             .push_bind(run_id.to_string());
     });
     qb.push(" ON CONFLICT DO NOTHING");
-    qb.build().execute(&mut **tx).await.map_err(db_error)?;
+    let inserted = qb
+        .build()
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .rows_affected();
+    if inserted == params.len() as u64 {
+        // Every param was new: nothing to compare, and one round trip saved.
+        return Ok(Vec::new());
+    }
 
     let mut qb = SqlBuilder::for_backend(
         crate::db::backend_of_transaction(tx),
@@ -378,9 +387,7 @@ impl Store {
         }
         insert_metrics(&mut tx, run_id, metrics).await?;
         insert_model_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
-        for tag in &tags {
-            upsert_tag(&mut tx, run_id, tag).await?;
-        }
+        upsert_tags(&mut tx, run_id, &tags).await?;
         tx.commit().await.map_err(db_error)
     }
 

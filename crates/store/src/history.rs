@@ -89,7 +89,7 @@ impl Store {
     /// Points of one run's metric in `query`'s order.
     ///
     /// Rows cross sqlx's driver one at a time, which for a 100,000-point history costs far
-    /// more than the query. On SQLite they are read through [`crate::sqlite_reader`]; on
+    /// more than the query. On SQLite they are read through [`crate::sqlite_direct`]; on
     /// PostgreSQL the database joins them into one text value, each double in its shortest
     /// exact form, and Rust splits it.
     async fn points(&self, query: PointQuery) -> Result<Vec<Point>> {

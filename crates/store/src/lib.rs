@@ -32,7 +32,7 @@ pub mod schema;
 mod search;
 mod side;
 mod sql;
-mod sqlite_reader;
+mod sqlite_direct;
 pub mod uri;
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -52,8 +52,10 @@ pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
 #[derive(Debug, Clone)]
 pub struct Store {
     pools: db::Pools,
-    /// SQLite only: the reads that return many rows (see [`sqlite_reader`]).
-    reader: Option<std::sync::Arc<sqlite_reader::SqliteReader>>,
+    /// SQLite only: the reads that return many rows (see [`sqlite_direct`]).
+    reader: Option<std::sync::Arc<sqlite_direct::SqliteReader>>,
+    /// SQLite only: the frequent small write transactions (see [`sqlite_direct`]).
+    writer: Option<std::sync::Arc<sqlite_direct::SqliteWriter>>,
     default_artifact_root: String,
     schema_state: SchemaState,
 }
@@ -77,16 +79,23 @@ impl Store {
         let uri = DatabaseUri::parse(uri)?;
         let pools = db::Pools::connect(&uri).await?;
         let schema_state = schema::ensure_schema(&pools).await?;
-        let reader = match &uri {
-            DatabaseUri::Sqlite(path) => Some(sqlite_reader::SqliteReader::new(
-                path.clone(),
-                pools.stats.clone(),
-            )),
-            DatabaseUri::Postgres(_) => None,
+        let (reader, writer) = match &uri {
+            DatabaseUri::Sqlite(path) => (
+                Some(sqlite_direct::SqliteReader::new(
+                    path.clone(),
+                    pools.stats.clone(),
+                )),
+                Some(sqlite_direct::SqliteWriter::new(
+                    path.clone(),
+                    pools.stats.clone(),
+                )),
+            ),
+            DatabaseUri::Postgres(_) => (None, None),
         };
         let store = Store {
             pools,
             reader,
+            writer,
             default_artifact_root: default_artifact_root.to_string(),
             schema_state,
         };

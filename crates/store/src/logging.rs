@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use rusqlite::OptionalExtension;
 use sqlx::{Any, Row, Transaction};
 use trackway_core::entities::{Dataset, KeyValue};
 use trackway_core::validation::{
@@ -88,6 +89,12 @@ fn stored(value: f64) -> StoredValue {
         }
     }
 }
+
+/// Keeps a run's latest value of a key: the point with the highest (step, timestamp, value).
+const LATEST_UPSERT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, \
+     \"timestamp\" = excluded.\"timestamp\", step = excluded.step, is_nan = excluded.is_nan \
+     WHERE (excluded.step, excluded.\"timestamp\", excluded.value) > \
+     (latest_metrics.step, latest_metrics.\"timestamp\", latest_metrics.value)";
 
 /// Rows per multi-row INSERT: 6 binds each stays far below both engines' limits.
 const INSERT_CHUNK: usize = 500;
@@ -190,21 +197,7 @@ async fn insert_metrics(
         qb.build().execute(&mut **tx).await.map_err(db_error)?;
     }
 
-    // The latest value per key is the one with the highest (step, timestamp, value); reduce the
-    // batch first, then let the database keep whichever of old and new is higher.
-    let mut latest: HashMap<&str, (&MetricSpec, StoredValue)> = HashMap::new();
-    for m in metrics {
-        let s = stored(m.value);
-        let newer = match latest.get(m.key.as_str()) {
-            None => true,
-            Some((cur, cs)) => (m.step, m.timestamp, s.value) > (cur.step, cur.timestamp, cs.value),
-        };
-        if newer {
-            latest.insert(&m.key, (m, s));
-        }
-    }
-    let mut latest: Vec<(&MetricSpec, StoredValue)> = latest.into_values().collect();
-    latest.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    let latest = latest_per_key(metrics);
     for chunk in latest.chunks(INSERT_CHUNK) {
         let mut qb = SqlBuilder::for_backend(
             crate::db::backend_of_transaction(tx),
@@ -223,16 +216,30 @@ async fn insert_metrics(
                 .sep()
                 .push_bind(run_id.to_string());
         });
-        qb.push(
-            " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, \
-             \"timestamp\" = excluded.\"timestamp\", step = excluded.step, \
-             is_nan = excluded.is_nan \
-             WHERE (excluded.step, excluded.\"timestamp\", excluded.value) > \
-             (latest_metrics.step, latest_metrics.\"timestamp\", latest_metrics.value)",
-        );
+        qb.push(LATEST_UPSERT);
         qb.build().execute(&mut **tx).await.map_err(db_error)?;
     }
     Ok(())
+}
+
+/// The point of each key that may become its latest value: the one with the highest (step,
+/// timestamp, value) in the batch. The database then keeps whichever of old and new is
+/// higher ([`LATEST_UPSERT`]). Sorted by key.
+fn latest_per_key(metrics: &[MetricSpec]) -> Vec<(&MetricSpec, StoredValue)> {
+    let mut latest: HashMap<&str, (&MetricSpec, StoredValue)> = HashMap::new();
+    for m in metrics {
+        let s = stored(m.value);
+        let newer = match latest.get(m.key.as_str()) {
+            None => true,
+            Some((cur, cs)) => (m.step, m.timestamp, s.value) > (cur.step, cur.timestamp, cs.value),
+        };
+        if newer {
+            latest.insert(&m.key, (m, s));
+        }
+    }
+    let mut latest: Vec<(&MetricSpec, StoredValue)> = latest.into_values().collect();
+    latest.sort_by(|a, b| a.0.key.cmp(&b.0.key));
+    latest
 }
 
 /// A param whose stored value differs from the one being logged.
@@ -240,6 +247,138 @@ struct ParamConflict {
     key: String,
     old_value: String,
     new_value: String,
+}
+
+/// How MLflow words a changed param: `log-param` and `log-batch` say it differently.
+#[derive(Debug, Clone, Copy)]
+enum ParamMessage {
+    Single,
+    Batch,
+}
+
+impl ParamMessage {
+    fn error(self, run_id: &str, conflicts: &[ParamConflict]) -> Error {
+        match (self, conflicts) {
+            (ParamMessage::Single, [c, ..]) => Error::invalid(format!(
+                "Changing param values is not allowed. Param with key='{}' was already logged \
+                 with value='{}' for run ID='{run_id}'. Attempted logging new value '{}'.",
+                c.key, c.old_value, c.new_value
+            )),
+            _ => {
+                let listed: Vec<String> = conflicts
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
+                            py_repr(&c.key),
+                            py_repr(&c.old_value),
+                            py_repr(&c.new_value)
+                        )
+                    })
+                    .collect();
+                Error::invalid(format!(
+                    "Changing param values is not allowed. Params were already logged='[{}]' \
+                     for run ID='{run_id}'.",
+                    listed.join(", ")
+                ))
+            }
+        }
+    }
+}
+
+/// [`Store::log_batch`]'s writes in one rusqlite transaction on SQLite (see
+/// [`crate::sqlite_direct`]): the same checks and statements in the same order, one row per
+/// prepared statement. Metrics linked to a logged model are not taken this way.
+fn log_direct(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    metrics: &[MetricSpec],
+    params: &[KeyValue],
+    tags: &[KeyValue],
+    message: ParamMessage,
+) -> Result<()> {
+    let e = crate::sqlite_direct::read_error;
+    direct_active_run(tx, run_id)?;
+    let mut conflicts = Vec::new();
+    if !params.is_empty() {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO params (\"key\", value, run_uuid) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .map_err(e)?;
+        let mut stored = tx
+            .prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND \"key\" = ?2")
+            .map_err(e)?;
+        for p in params {
+            if insert.execute((&p.key, &p.value, run_id)).map_err(e)? == 1 {
+                continue;
+            }
+            let old: Option<String> = stored
+                .query_row((run_id, &p.key), |row| row.get(0))
+                .map_err(e)?;
+            if let Some(old) = old.filter(|old| old != &p.value) {
+                conflicts.push(ParamConflict {
+                    key: p.key.clone(),
+                    old_value: old,
+                    new_value: p.value.clone(),
+                });
+            }
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(message.error(run_id, &conflicts));
+    }
+    if !metrics.is_empty() {
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )
+            .map_err(e)?;
+        for m in metrics {
+            let s = stored(m.value);
+            insert
+                .execute((&m.key, s.value, m.timestamp, run_id, m.step, s.is_nan))
+                .map_err(e)?;
+        }
+        let mut latest = tx
+            .prepare_cached(&format!(
+                "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, \
+                 run_uuid) VALUES (?1, ?2, ?3, ?4, ?5, ?6){LATEST_UPSERT}"
+            ))
+            .map_err(e)?;
+        for (m, s) in latest_per_key(metrics) {
+            latest
+                .execute((&m.key, s.value, m.timestamp, m.step, s.is_nan, run_id))
+                .map_err(e)?;
+        }
+    }
+    crate::runs::direct_upsert_tags(tx, run_id, tags)
+}
+
+/// [`crate::runs::active_run`] on a rusqlite transaction.
+pub(crate) fn direct_active_run(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+) -> Result<crate::runs::RunState> {
+    let e = crate::sqlite_direct::read_error;
+    let row: Option<(Option<String>, Option<i64>)> = tx
+        .prepare_cached("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = ?1")
+        .map_err(e)?
+        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()
+        .map_err(e)?;
+    let (stage, experiment_id) = row.ok_or_else(|| crate::runs::run_not_found(run_id))?;
+    crate::runs::require_active(
+        run_id,
+        crate::runs::RunState {
+            lifecycle_stage: trackway_core::entities::LifecycleStage::parse(
+                &stage.unwrap_or_default(),
+            ),
+            experiment_id: experiment_id.unwrap_or(0),
+        },
+    )
 }
 
 /// Inserts params that are new and reports those already logged with another value. Insert
@@ -310,15 +449,19 @@ impl Store {
     /// another value it is refused.
     pub async fn log_param(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
         let param = validate_param(key, value, "")?;
+        if let Some(writer) = &self.writer {
+            let run_id = run_id.to_string();
+            return writer
+                .write(&self.pools.write, move |tx| {
+                    log_direct(tx, &run_id, &[], &[param], &[], ParamMessage::Single)
+                })
+                .await;
+        }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         active_run(&mut tx, run_id).await?;
         let conflicts = insert_params(&mut tx, run_id, std::slice::from_ref(&param)).await?;
-        if let Some(c) = conflicts.first() {
-            return Err(Error::invalid(format!(
-                "Changing param values is not allowed. Param with key='{}' was already logged \
-                 with value='{}' for run ID='{run_id}'. Attempted logging new value '{}'.",
-                c.key, c.old_value, c.new_value
-            )));
+        if !conflicts.is_empty() {
+            return Err(ParamMessage::Single.error(run_id, &conflicts));
         }
         tx.commit().await.map_err(db_error)
     }
@@ -326,6 +469,16 @@ impl Store {
     /// Logs one metric point.
     pub async fn log_metric(&self, run_id: &str, metric: &MetricSpec) -> Result<()> {
         validate_metric(&metric.key, metric.value, metric.timestamp, "")?;
+        if let Some(writer) = &self.writer
+            && metric.model_id.is_none()
+        {
+            let (run_id, metric) = (run_id.to_string(), metric.clone());
+            return writer
+                .write(&self.pools.write, move |tx| {
+                    log_direct(tx, &run_id, &[metric], &[], &[], ParamMessage::Batch)
+                })
+                .await;
+        }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         let run = active_run(&mut tx, run_id).await?;
         insert_metrics(&mut tx, run_id, std::slice::from_ref(metric)).await?;
@@ -364,26 +517,21 @@ impl Store {
         validate_batch_limits(metrics.len(), params.len(), tags.len())?;
         validate_param_keys_unique(&params)?;
 
+        if let Some(writer) = &self.writer
+            && metrics.iter().all(|m| m.model_id.is_none())
+        {
+            let (run_id, metrics) = (run_id.to_string(), metrics.to_vec());
+            return writer
+                .write(&self.pools.write, move |tx| {
+                    log_direct(tx, &run_id, &metrics, &params, &tags, ParamMessage::Batch)
+                })
+                .await;
+        }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         let run = active_run(&mut tx, run_id).await?;
         let conflicts = insert_params(&mut tx, run_id, &params).await?;
         if !conflicts.is_empty() {
-            let listed: Vec<String> = conflicts
-                .iter()
-                .map(|c| {
-                    format!(
-                        "{{'key': {}, 'old_value': {}, 'new_value': {}}}",
-                        py_repr(&c.key),
-                        py_repr(&c.old_value),
-                        py_repr(&c.new_value)
-                    )
-                })
-                .collect();
-            return Err(Error::invalid(format!(
-                "Changing param values is not allowed. Params were already logged='[{}]' for \
-                 run ID='{run_id}'.",
-                listed.join(", ")
-            )));
+            return Err(ParamMessage::Batch.error(run_id, &conflicts));
         }
         insert_metrics(&mut tx, run_id, metrics).await?;
         insert_model_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;

@@ -50,36 +50,50 @@ pub(crate) fn experiment(row: &AnyRow) -> Result<Experiment> {
     })
 }
 
-pub(crate) fn run_info(row: &AnyRow) -> Result<RunInfo> {
-    let run_id: String = row.try_get("run_uuid").map_err(db_error)?;
-    let experiment_id: Option<i64> = row.try_get("experiment_id").map_err(db_error)?;
-    let status: Option<String> = row.try_get("status").map_err(db_error)?;
+/// A row of `runs` as either driver returns it: sqlx's, or rusqlite's on SQLite's direct
+/// paths (see [`crate::sqlite_direct`]).
+pub(crate) trait RunRow {
+    fn text(&self, column: &str) -> Result<Option<String>>;
+    fn int(&self, column: &str) -> Result<Option<i64>>;
+}
+
+impl RunRow for AnyRow {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.try_get(column).map_err(db_error)
+    }
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        self.try_get(column).map_err(db_error)
+    }
+}
+
+impl RunRow for rusqlite::Row<'_> {
+    fn text(&self, column: &str) -> Result<Option<String>> {
+        self.get(column).map_err(crate::sqlite_direct::read_error)
+    }
+    fn int(&self, column: &str) -> Result<Option<i64>> {
+        self.get(column).map_err(crate::sqlite_direct::read_error)
+    }
+}
+
+pub(crate) fn run_info(row: &impl RunRow) -> Result<RunInfo> {
+    let run_id = row.text("run_uuid")?.unwrap_or_default();
     Ok(RunInfo {
         run_uuid: run_id.clone(),
-        experiment_id: experiment_id.map(|id| id.to_string()).unwrap_or_default(),
-        run_name: row
-            .try_get::<Option<String>, _>("name")
-            .map_err(db_error)?
+        experiment_id: row
+            .int("experiment_id")?
+            .map(|id| id.to_string())
             .unwrap_or_default(),
-        user_id: row
-            .try_get::<Option<String>, _>("user_id")
-            .map_err(db_error)?
-            .unwrap_or_default(),
-        status: status
+        run_name: row.text("name")?.unwrap_or_default(),
+        user_id: row.text("user_id")?.unwrap_or_default(),
+        status: row
+            .text("status")?
             .as_deref()
             .and_then(RunStatus::from_proto)
             .unwrap_or(RunStatus::Running),
-        start_time: row.try_get("start_time").map_err(db_error)?,
-        end_time: row.try_get("end_time").map_err(db_error)?,
-        artifact_uri: row
-            .try_get::<Option<String>, _>("artifact_uri")
-            .map_err(db_error)?
-            .unwrap_or_default(),
-        lifecycle_stage: LifecycleStage::parse(
-            &row.try_get::<Option<String>, _>("lifecycle_stage")
-                .map_err(db_error)?
-                .unwrap_or_default(),
-        ),
+        start_time: row.int("start_time")?,
+        end_time: row.int("end_time")?,
+        artifact_uri: row.text("artifact_uri")?.unwrap_or_default(),
+        lifecycle_stage: LifecycleStage::parse(&row.text("lifecycle_stage")?.unwrap_or_default()),
         run_id,
     })
 }
@@ -207,7 +221,7 @@ const RUN_DATA: [(DataKind, &str); 3] = [
     ),
 ];
 
-/// [`RUN_DATA`] through rusqlite (see [`crate::sqlite_reader`]).
+/// [`RUN_DATA`] through rusqlite (see [`crate::sqlite_direct`]).
 fn sqlite_run_data(
     conn: &rusqlite::Connection,
     ids: &[String],
@@ -250,7 +264,7 @@ fn sqlite_run_data(
 /// on SQLite.
 pub(crate) async fn load_runs(
     pool: &AnyPool,
-    reader: Option<&std::sync::Arc<crate::sqlite_reader::SqliteReader>>,
+    reader: Option<&std::sync::Arc<crate::sqlite_direct::SqliteReader>>,
     infos: Vec<RunInfo>,
 ) -> Result<Vec<Run>> {
     let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();

@@ -1,6 +1,7 @@
 //! Runs: create, read, update, delete, restore, tags.
 
 use rand::seq::IndexedRandom;
+use rusqlite::OptionalExtension;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 use trackway_core::entities::{
     KeyValue, LifecycleStage, Run, RunData, RunInfo, RunInputs, RunStatus,
@@ -161,6 +162,11 @@ pub(crate) async fn active_run(
     run_id: &str,
 ) -> Result<RunState> {
     let state = run_state(tx, run_id).await?;
+    require_active(run_id, state)
+}
+
+/// MLflow's refusal to write to a run that is not active.
+pub(crate) fn require_active(run_id: &str, state: RunState) -> Result<RunState> {
     if state.lifecycle_stage != LifecycleStage::Active {
         return Err(Error::invalid(format!(
             "The run {run_id} must be in the 'active' state. Current state is {}.",
@@ -168,6 +174,34 @@ pub(crate) async fn active_run(
         )));
     }
     Ok(state)
+}
+
+/// [`upsert_tag`] for each tag, on a rusqlite transaction (see [`crate::sqlite_direct`]).
+pub(crate) fn direct_upsert_tags(
+    tx: &rusqlite::Transaction<'_>,
+    run_id: &str,
+    tags: &[KeyValue],
+) -> Result<()> {
+    let e = crate::sqlite_direct::read_error;
+    for tag in tags {
+        if tag.key == RUN_NAME_TAG {
+            if tag.value.is_empty() {
+                continue;
+            }
+            tx.prepare_cached("UPDATE runs SET name = ?1 WHERE run_uuid = ?2")
+                .map_err(e)?
+                .execute((&tag.value, run_id))
+                .map_err(e)?;
+        }
+        tx.prepare_cached(
+            "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?1, ?2, ?3) \
+             ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
+        )
+        .map_err(e)?
+        .execute((&tag.key, &tag.value, run_id))
+        .map_err(e)?;
+    }
+    Ok(())
 }
 
 pub(crate) fn run_not_found(run_id: &str) -> Error {
@@ -245,6 +279,56 @@ pub(crate) async fn upsert_tags(
     Ok(())
 }
 
+const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, source_type, source_name, \
+     entry_point_name, user_id, status, start_time, end_time, source_version, lifecycle_stage, \
+     artifact_uri, experiment_id, deleted_time) \
+     VALUES ($1, $2, 'UNKNOWN', '', '', $3, 'RUNNING', $4, NULL, '', 'active', $5, $6, NULL)";
+const INSERT_TAG_COLUMNS: &str = "INSERT INTO tags (\"key\", value, run_uuid) ";
+const INSERT_TAG: &str = "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3)";
+
+/// Sets an active run's status and end time where given, and returns the run's columns; no
+/// row when the run is missing or not active.
+fn update_run_sql() -> String {
+    format!(
+        "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) \
+         WHERE run_uuid = $3 AND lifecycle_stage = 'active' RETURNING {}",
+        RUN_COLUMNS.replace("r.", "")
+    )
+}
+
+/// A run just created, as `runs/create` answers it.
+fn new_run(
+    run_id: String,
+    experiment: trackway_core::entities::Experiment,
+    run_name: String,
+    user_id: &str,
+    start_time: i64,
+    artifact_uri: String,
+    tags: Vec<KeyValue>,
+) -> Run {
+    Run {
+        info: RunInfo {
+            run_uuid: run_id.clone(),
+            experiment_id: experiment.experiment_id,
+            run_name,
+            user_id: user_id.to_string(),
+            status: RunStatus::Running,
+            start_time: Some(start_time),
+            end_time: None,
+            artifact_uri,
+            lifecycle_stage: LifecycleStage::Active,
+            run_id,
+        },
+        data: RunData {
+            metrics: Vec::new(),
+            params: Vec::new(),
+            tags,
+        },
+        inputs: RunInputs::default(),
+        outputs: None,
+    }
+}
+
 impl Store {
     /// Creates a run in an active experiment.
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Run> {
@@ -288,27 +372,55 @@ impl Store {
         let start_time = new.start_time.unwrap_or(0);
         let experiment_id: i64 = experiment.experiment_id.parse().unwrap_or_default();
 
+        if let Some(writer) = &self.writer {
+            let row = (
+                run_id.clone(),
+                run_name.clone(),
+                new.user_id.to_string(),
+                start_time,
+                artifact_uri.clone(),
+                experiment_id,
+            );
+            let run_tags = tags.clone();
+            writer
+                .write(&self.pools.write, move |tx| {
+                    let e = crate::sqlite_direct::read_error;
+                    // `$n` placeholders are numbered in order, so rusqlite binds them by
+                    // position as sqlx does.
+                    tx.prepare_cached(INSERT_RUN)
+                        .map_err(e)?
+                        .execute((&row.0, &row.1, &row.2, row.3, &row.4, row.5))
+                        .map_err(e)?;
+                    let mut insert = tx.prepare_cached(INSERT_TAG).map_err(e)?;
+                    for tag in &run_tags {
+                        insert.execute((&tag.key, &tag.value, &row.0)).map_err(e)?;
+                    }
+                    Ok(())
+                })
+                .await?;
+            return Ok(new_run(
+                run_id,
+                experiment,
+                run_name,
+                new.user_id,
+                start_time,
+                artifact_uri,
+                tags,
+            ));
+        }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        sqlx::query(
-            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, \
-             user_id, status, start_time, end_time, source_version, lifecycle_stage, \
-             artifact_uri, experiment_id, deleted_time) \
-             VALUES ($1, $2, 'UNKNOWN', '', '', $3, 'RUNNING', $4, NULL, '', 'active', $5, $6, NULL)",
-        )
-        .bind(&run_id)
-        .bind(&run_name)
-        .bind(new.user_id)
-        .bind(start_time)
-        .bind(&artifact_uri)
-        .bind(experiment_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        sqlx::query(INSERT_RUN)
+            .bind(&run_id)
+            .bind(&run_name)
+            .bind(new.user_id)
+            .bind(start_time)
+            .bind(&artifact_uri)
+            .bind(experiment_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_error)?;
         // One statement for all tags: each statement is a round trip to the database.
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
-            "INSERT INTO tags (\"key\", value, run_uuid) ",
-        );
+        let mut qb = SqlBuilder::for_backend(self.pools.backend, INSERT_TAG_COLUMNS);
         qb.push_values(&tags, |row, tag| {
             row.push_bind(tag.key.clone())
                 .sep()
@@ -318,27 +430,15 @@ impl Store {
         });
         qb.build().execute(&mut *tx).await.map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
-        Ok(Run {
-            info: RunInfo {
-                run_uuid: run_id.clone(),
-                experiment_id: experiment.experiment_id,
-                run_name,
-                user_id: new.user_id.to_string(),
-                status: RunStatus::Running,
-                start_time: Some(start_time),
-                end_time: None,
-                artifact_uri,
-                lifecycle_stage: LifecycleStage::Active,
-                run_id,
-            },
-            data: RunData {
-                metrics: Vec::new(),
-                params: Vec::new(),
-                tags,
-            },
-            inputs: RunInputs::default(),
-            outputs: None,
-        })
+        Ok(new_run(
+            run_id,
+            experiment,
+            run_name,
+            new.user_id,
+            start_time,
+            artifact_uri,
+            tags,
+        ))
     }
 
     async fn run_info(&self, run_id: &str) -> Result<RunInfo> {
@@ -368,6 +468,35 @@ impl Store {
         end_time: Option<i64>,
         run_name: Option<&str>,
     ) -> Result<RunInfo> {
+        if let Some(writer) = &self.writer {
+            let run_id = run_id.to_string();
+            let name = run_name.filter(|n| !n.is_empty()).map(str::to_string);
+            let status = status.map(|s| s.as_str());
+            return writer
+                .write(&self.pools.write, move |tx| {
+                    let e = crate::sqlite_direct::read_error;
+                    if let Some(name) = name {
+                        crate::logging::direct_active_run(tx, &run_id)?;
+                        direct_upsert_tags(tx, &run_id, &[KeyValue::new(RUN_NAME_TAG, name)])?;
+                    }
+                    let info = tx
+                        .prepare_cached(&update_run_sql())
+                        .map_err(e)?
+                        .query_row((status, end_time, &run_id), |row| Ok(rows::run_info(row)))
+                        .optional()
+                        .map_err(e)?;
+                    match info {
+                        Some(info) => info,
+                        None => {
+                            crate::logging::direct_active_run(tx, &run_id)?;
+                            Err(Error::internal(format!(
+                                "run {run_id} changed while updating it"
+                            )))
+                        }
+                    }
+                })
+                .await;
+        }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         if let Some(name) = run_name.filter(|n| !n.is_empty()) {
             active_run(&mut tx, run_id).await?;
@@ -376,17 +505,13 @@ impl Store {
         // One statement checks, updates and reads the run: each statement is a round trip
         // to the database. Only when it finds no active run is the run looked at again, for
         // MLflow's error.
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "UPDATE runs SET status = COALESCE($1, status), end_time = COALESCE($2, end_time) \
-             WHERE run_uuid = $3 AND lifecycle_stage = 'active' RETURNING {}",
-            RUN_COLUMNS.replace("r.", "")
-        )))
-        .bind(status.map(|s| s.as_str()))
-        .bind(end_time)
-        .bind(run_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(db_error)?;
+        let row = sqlx::query(AssertSqlSafe(update_run_sql()))
+            .bind(status.map(|s| s.as_str()))
+            .bind(end_time)
+            .bind(run_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else {
             active_run(&mut tx, run_id).await?;
             return Err(Error::internal(format!(

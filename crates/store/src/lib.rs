@@ -7,11 +7,19 @@
 //!   ([`schema`]), so an existing `mlflow.db` or MLflow PostgreSQL database is served as it is
 //!   and MLflow can open what Trackway wrote. Trackway may add indexes and side tables, never
 //!   alter MLflow's.
-//! - **One implementation, two engines.** Every statement is written once with `$n`
+//! - **One implementation, two engines.** Statements are written once with `$n`
 //!   placeholders and run through sqlx's `Any` driver; [`db::Backend`] marks the few places
 //!   where SQLite and PostgreSQL differ (`ILIKE`, transaction start, catalog queries). There is
 //!   no store trait: a second implementation would be a second copy of MLflow's semantics, and
 //!   the test suite runs this one against both engines instead.
+//! - **Except where sqlx's SQLite driver is the cost.** It hands every statement and row to a
+//!   worker thread and back, so on SQLite the reads that return many rows (histories, runs'
+//!   data) and the frequent small write transactions (logging, creating and ending runs) go
+//!   through rusqlite on a blocking thread instead (`sqlite_direct`). The same suite covers
+//!   both paths.
+//! - **Side indexes.** Trackway adds indexes of its own beside MLflow's tables for histories
+//!   and searches (`side`), and keeps SQLite's planner statistics fresh
+//!   ([`Store::maintain`]).
 //! - **Writers queue, readers don't.** SQLite gets one write connection and a read pool in WAL
 //!   mode, so concurrent clients never see "database is locked"; PostgreSQL gets one pool.
 //! - **No state in the process.** Everything lives in the database, so several server

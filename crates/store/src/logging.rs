@@ -90,6 +90,12 @@ fn stored(value: f64) -> StoredValue {
     }
 }
 
+const INSERT_METRIC_COLUMNS: &str =
+    "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) ";
+const INSERT_LATEST_COLUMNS: &str =
+    "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, run_uuid) ";
+const INSERT_PARAM_COLUMNS: &str = "INSERT INTO params (\"key\", value, run_uuid) ";
+
 /// Keeps a run's latest value of a key: the point with the highest (step, timestamp, value).
 const LATEST_UPSERT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value, \
      \"timestamp\" = excluded.\"timestamp\", step = excluded.step, is_nan = excluded.is_nan \
@@ -174,10 +180,8 @@ async fn insert_metrics(
         return Ok(());
     }
     for chunk in metrics.chunks(INSERT_CHUNK) {
-        let mut qb = SqlBuilder::for_backend(
-            crate::db::backend_of_transaction(tx),
-            "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) ",
-        );
+        let mut qb =
+            SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_METRIC_COLUMNS);
         qb.push_values(chunk, |row, m| {
             let s = stored(m.value);
             row.push_bind(m.key.clone())
@@ -199,10 +203,8 @@ async fn insert_metrics(
 
     let latest = latest_per_key(metrics);
     for chunk in latest.chunks(INSERT_CHUNK) {
-        let mut qb = SqlBuilder::for_backend(
-            crate::db::backend_of_transaction(tx),
-            "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, run_uuid) ",
-        );
+        let mut qb =
+            SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_LATEST_COLUMNS);
         qb.push_values(chunk, |row, (m, s)| {
             row.push_bind(m.key.clone())
                 .sep()
@@ -297,15 +299,14 @@ fn log_direct(
     tags: &[KeyValue],
     message: ParamMessage,
 ) -> Result<()> {
-    let e = crate::sqlite_direct::read_error;
+    let e = crate::sqlite_direct::direct_error;
     direct_active_run(tx, run_id)?;
     let mut conflicts = Vec::new();
     if !params.is_empty() {
         let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO params (\"key\", value, run_uuid) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached(&format!(
+                "{INSERT_PARAM_COLUMNS}VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+            ))
             .map_err(e)?;
         let mut stored = tx
             .prepare_cached("SELECT value FROM params WHERE run_uuid = ?1 AND \"key\" = ?2")
@@ -331,10 +332,9 @@ fn log_direct(
     }
     if !metrics.is_empty() {
         let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO metrics (\"key\", value, \"timestamp\", run_uuid, step, is_nan) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
-            )
+            .prepare_cached(&format!(
+                "{INSERT_METRIC_COLUMNS}VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+            ))
             .map_err(e)?;
         for m in metrics {
             let s = stored(m.value);
@@ -344,8 +344,7 @@ fn log_direct(
         }
         let mut latest = tx
             .prepare_cached(&format!(
-                "INSERT INTO latest_metrics (\"key\", value, \"timestamp\", step, is_nan, \
-                 run_uuid) VALUES (?1, ?2, ?3, ?4, ?5, ?6){LATEST_UPSERT}"
+                "{INSERT_LATEST_COLUMNS}VALUES ($1, $2, $3, $4, $5, $6){LATEST_UPSERT}"
             ))
             .map_err(e)?;
         for (m, s) in latest_per_key(metrics) {
@@ -362,9 +361,9 @@ pub(crate) fn direct_active_run(
     tx: &rusqlite::Transaction<'_>,
     run_id: &str,
 ) -> Result<crate::runs::RunState> {
-    let e = crate::sqlite_direct::read_error;
+    let e = crate::sqlite_direct::direct_error;
     let row: Option<(Option<String>, Option<i64>)> = tx
-        .prepare_cached("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = ?1")
+        .prepare_cached(crate::runs::RUN_STATE)
         .map_err(e)?
         .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()
@@ -391,10 +390,8 @@ async fn insert_params(
     if params.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb = SqlBuilder::for_backend(
-        crate::db::backend_of_transaction(tx),
-        "INSERT INTO params (\"key\", value, run_uuid) ",
-    );
+    let mut qb =
+        SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_PARAM_COLUMNS);
     qb.push_values(params, |row, p| {
         row.push_bind(p.key.clone())
             .sep()

@@ -68,10 +68,10 @@ impl RunRow for AnyRow {
 
 impl RunRow for rusqlite::Row<'_> {
     fn text(&self, column: &str) -> Result<Option<String>> {
-        self.get(column).map_err(crate::sqlite_direct::read_error)
+        self.get(column).map_err(crate::sqlite_direct::direct_error)
     }
     fn int(&self, column: &str) -> Result<Option<i64>> {
-        self.get(column).map_err(crate::sqlite_direct::read_error)
+        self.get(column).map_err(crate::sqlite_direct::direct_error)
     }
 }
 

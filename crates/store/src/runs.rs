@@ -137,7 +137,7 @@ pub(crate) async fn run_state(
     tx: &mut Transaction<'static, Any>,
     run_id: &str,
 ) -> Result<RunState> {
-    let row = sqlx::query("SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1")
+    let row = sqlx::query(RUN_STATE)
         .bind(run_id)
         .fetch_optional(&mut **tx)
         .await
@@ -182,24 +182,21 @@ pub(crate) fn direct_upsert_tags(
     run_id: &str,
     tags: &[KeyValue],
 ) -> Result<()> {
-    let e = crate::sqlite_direct::read_error;
+    let e = crate::sqlite_direct::direct_error;
     for tag in tags {
         if tag.key == RUN_NAME_TAG {
             if tag.value.is_empty() {
                 continue;
             }
-            tx.prepare_cached("UPDATE runs SET name = ?1 WHERE run_uuid = ?2")
+            tx.prepare_cached(RENAME_RUN)
                 .map_err(e)?
                 .execute((&tag.value, run_id))
                 .map_err(e)?;
         }
-        tx.prepare_cached(
-            "INSERT INTO tags (\"key\", value, run_uuid) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
-        )
-        .map_err(e)?
-        .execute((&tag.key, &tag.value, run_id))
-        .map_err(e)?;
+        tx.prepare_cached(&format!("{INSERT_TAG}{TAG_CONFLICT}"))
+            .map_err(e)?
+            .execute((&tag.key, &tag.value, run_id))
+            .map_err(e)?;
     }
     Ok(())
 }
@@ -219,23 +216,20 @@ pub(crate) async fn upsert_tag(
         if tag.value.is_empty() {
             return Ok(());
         }
-        sqlx::query("UPDATE runs SET name = $1 WHERE run_uuid = $2")
+        sqlx::query(RENAME_RUN)
             .bind(&tag.value)
             .bind(run_id)
             .execute(&mut **tx)
             .await
             .map_err(db_error)?;
     }
-    sqlx::query(
-        "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3) \
-         ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value",
-    )
-    .bind(&tag.key)
-    .bind(&tag.value)
-    .bind(run_id)
-    .execute(&mut **tx)
-    .await
-    .map_err(db_error)?;
+    sqlx::query(AssertSqlSafe(format!("{INSERT_TAG}{TAG_CONFLICT}")))
+        .bind(&tag.key)
+        .bind(&tag.value)
+        .bind(run_id)
+        .execute(&mut **tx)
+        .await
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -263,10 +257,7 @@ pub(crate) async fn upsert_tags(
     if merged.is_empty() {
         return Ok(());
     }
-    let mut qb = SqlBuilder::for_backend(
-        crate::db::backend_of_transaction(tx),
-        "INSERT INTO tags (\"key\", value, run_uuid) ",
-    );
+    let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_TAG_COLUMNS);
     qb.push_values(merged, |row, tag| {
         row.push_bind(tag.key.clone())
             .sep()
@@ -274,7 +265,7 @@ pub(crate) async fn upsert_tags(
             .sep()
             .push_bind(run_id.to_string());
     });
-    qb.push(" ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value");
+    qb.push(TAG_CONFLICT);
     qb.build().execute(&mut **tx).await.map_err(db_error)?;
     Ok(())
 }
@@ -285,6 +276,12 @@ const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, source_type, source_
      VALUES ($1, $2, 'UNKNOWN', '', '', $3, 'RUNNING', $4, NULL, '', 'active', $5, $6, NULL)";
 const INSERT_TAG_COLUMNS: &str = "INSERT INTO tags (\"key\", value, run_uuid) ";
 const INSERT_TAG: &str = "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3)";
+/// Turns [`INSERT_TAG`] into an upsert.
+const TAG_CONFLICT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value";
+const RENAME_RUN: &str = "UPDATE runs SET name = $1 WHERE run_uuid = $2";
+/// A run's lifecycle stage and experiment (sqlx and rusqlite both bind `$1`).
+pub(crate) const RUN_STATE: &str =
+    "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1";
 
 /// Sets an active run's status and end time where given, and returns the run's columns; no
 /// row when the run is missing or not active.
@@ -384,7 +381,7 @@ impl Store {
             let run_tags = tags.clone();
             writer
                 .write(&self.pools.write, move |tx| {
-                    let e = crate::sqlite_direct::read_error;
+                    let e = crate::sqlite_direct::direct_error;
                     // `$n` placeholders are numbered in order, so rusqlite binds them by
                     // position as sqlx does.
                     tx.prepare_cached(INSERT_RUN)
@@ -474,7 +471,7 @@ impl Store {
             let status = status.map(|s| s.as_str());
             return writer
                 .write(&self.pools.write, move |tx| {
-                    let e = crate::sqlite_direct::read_error;
+                    let e = crate::sqlite_direct::direct_error;
                     if let Some(name) = name {
                         crate::logging::direct_active_run(tx, &run_id)?;
                         direct_upsert_tags(tx, &run_id, &[KeyValue::new(RUN_NAME_TAG, name)])?;

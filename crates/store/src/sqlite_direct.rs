@@ -43,7 +43,7 @@ pub(crate) struct SqliteReader {
     stats: StatsClock,
 }
 
-pub(crate) fn read_error(e: impl std::fmt::Display) -> Error {
+pub(crate) fn direct_error(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::InternalError, format!("database error: {e}"))
 }
 
@@ -58,14 +58,14 @@ impl SqliteReader {
 
     /// An idle connection that knows the current statistics, or a new one.
     fn take(&self) -> Result<(Instant, Connection)> {
-        let mut idle = self.idle.lock().map_err(read_error)?;
+        let mut idle = self.idle.lock().map_err(direct_error)?;
         while let Some((opened, conn)) = idle.pop() {
             if !self.stats.is_stale(opened.elapsed()) {
                 return Ok((opened, conn));
             }
         }
         drop(idle);
-        Ok((Instant::now(), self.open().map_err(read_error)?))
+        Ok((Instant::now(), self.open().map_err(direct_error)?))
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
@@ -88,15 +88,15 @@ impl SqliteReader {
         let this = Arc::clone(self);
         tokio::task::spawn_blocking(move || {
             let (opened, conn) = this.take()?;
-            let out = read(&conn).map_err(read_error);
-            let mut idle = this.idle.lock().map_err(read_error)?;
+            let out = read(&conn).map_err(direct_error);
+            let mut idle = this.idle.lock().map_err(direct_error)?;
             if idle.len() < MAX_IDLE {
                 idle.push((opened, conn));
             }
             out
         })
         .await
-        .map_err(read_error)?
+        .map_err(direct_error)?
     }
 }
 
@@ -140,28 +140,28 @@ impl SqliteWriter {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
     {
-        let write_lock = sqlx_writer.acquire().await.map_err(read_error)?;
+        let write_lock = sqlx_writer.acquire().await.map_err(direct_error)?;
         let this = Arc::clone(self);
         let out = tokio::task::spawn_blocking(move || {
-            let mut slot = this.conn.lock().map_err(read_error)?;
+            let mut slot = this.conn.lock().map_err(direct_error)?;
             if slot
                 .as_ref()
                 .is_none_or(|(opened, _)| this.stats.is_stale(opened.elapsed()))
             {
-                *slot = Some((Instant::now(), this.open().map_err(read_error)?));
+                *slot = Some((Instant::now(), this.open().map_err(direct_error)?));
             }
             let Some((_, conn)) = slot.as_mut() else {
-                return Err(read_error("the SQLite writer connection is missing"));
+                return Err(direct_error("the SQLite writer connection is missing"));
             };
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(read_error)?;
+                .map_err(direct_error)?;
             let out = write(&tx)?;
-            tx.commit().map_err(read_error)?;
+            tx.commit().map_err(direct_error)?;
             Ok(out)
         })
         .await
-        .map_err(read_error)?;
+        .map_err(direct_error)?;
         drop(write_lock);
         out
     }

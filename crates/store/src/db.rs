@@ -143,13 +143,13 @@ pub struct Pools {
 }
 
 /// How long a SQLite connection waits for another process's lock before giving up.
-const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
 
 /// SQLite settings applied to every connection.
 ///
 /// `synchronous = FULL` makes every acknowledged commit durable; `case_sensitive_like` makes
 /// `LIKE` distinguish case as MLflow (which sets the same pragma) and PostgreSQL do.
-const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
      PRAGMA case_sensitive_like = ON;";
 
 /// Page cache per connection, in KiB. Readers get 16 MB: searches revisit index pages. The
@@ -157,7 +157,7 @@ const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FUL
 /// only held pages it had passed, which was most of the server's memory under 16 concurrent
 /// writers.
 const SQLITE_READ_CACHE_KIB: u32 = 16_000;
-const SQLITE_WRITE_CACHE_KIB: u32 = 8_000;
+pub(crate) const SQLITE_WRITE_CACHE_KIB: u32 = 8_000;
 
 /// PostgreSQL settings applied to every connection.
 ///

@@ -28,7 +28,10 @@ use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use sqlx::AnyPool;
 use trackway_core::{Error, ErrorCode, Result};
 
-use crate::db::StatsClock;
+use crate::db::{SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SQLITE_WRITE_CACHE_KIB, StatsClock};
+
+/// Page cache per reader connection, in KiB.
+const READER_CACHE_KIB: u32 = 8_000;
 
 /// Idle connections kept for reuse; more may be open at once under load.
 const MAX_IDLE: usize = 4;
@@ -43,6 +46,7 @@ pub(crate) struct SqliteReader {
     stats: StatsClock,
 }
 
+/// A rusqlite or blocking-thread failure: `INTERNAL_ERROR`, like sqlx's through `db_error`.
 pub(crate) fn direct_error(e: impl std::fmt::Display) -> Error {
     Error::new(ErrorCode::InternalError, format!("database error: {e}"))
 }
@@ -75,7 +79,9 @@ impl SqliteReader {
         )?;
         // The same wait as sqlx's connections (a checkpoint may hold a lock briefly); a smaller
         // page cache, since these connections come on top of sqlx's read pool.
-        conn.execute_batch("PRAGMA busy_timeout = 30000; PRAGMA cache_size = -8000;")?;
+        conn.execute_batch(&format!(
+            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA cache_size = -{READER_CACHE_KIB};"
+        ))?;
         Ok(conn)
     }
 
@@ -123,13 +129,11 @@ impl SqliteWriter {
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        // sqlx's connections' settings (`db::SQLITE_PRAGMAS`): durable commits, enforced
-        // foreign keys.
-        conn.execute_batch(
-            "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
-             PRAGMA case_sensitive_like = ON; PRAGMA busy_timeout = 30000; \
-             PRAGMA cache_size = -8000;",
-        )?;
+        // sqlx's writer's settings: durable commits, enforced foreign keys.
+        conn.execute_batch(&format!(
+            "{SQLITE_PRAGMAS} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+             PRAGMA cache_size = -{SQLITE_WRITE_CACHE_KIB};"
+        ))?;
         Ok(conn)
     }
 
@@ -142,7 +146,10 @@ impl SqliteWriter {
     {
         let write_lock = sqlx_writer.acquire().await.map_err(direct_error)?;
         let this = Arc::clone(self);
-        let out = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
+            // Held until the transaction ends, even when the request that waits for it is
+            // dropped (a client that hung up).
+            let _write_lock = write_lock;
             let mut slot = this.conn.lock().map_err(direct_error)?;
             if slot
                 .as_ref()
@@ -161,8 +168,6 @@ impl SqliteWriter {
             Ok(out)
         })
         .await
-        .map_err(direct_error)?;
-        drop(write_lock);
-        out
+        .map_err(direct_error)?
     }
 }

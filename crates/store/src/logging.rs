@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::OptionalExtension;
 use sqlx::{Any, Row, Transaction};
 use trackway_core::entities::{Dataset, KeyValue};
 use trackway_core::validation::{
@@ -14,7 +13,7 @@ use trackway_core::validation::{
 };
 use trackway_core::{Error, Result};
 
-use crate::runs::{active_run, upsert_tags};
+use crate::runs::{active_run, key_value_rows, upsert_tags};
 use crate::sql::SqlBuilder;
 use crate::{Store, db_error};
 
@@ -300,7 +299,7 @@ fn log_direct(
     message: ParamMessage,
 ) -> Result<()> {
     let e = crate::sqlite_direct::direct_error;
-    direct_active_run(tx, run_id)?;
+    crate::runs::direct_active_run(tx, run_id)?;
     let mut conflicts = Vec::new();
     if !params.is_empty() {
         let mut insert = tx
@@ -356,30 +355,6 @@ fn log_direct(
     crate::runs::direct_upsert_tags(tx, run_id, tags)
 }
 
-/// [`crate::runs::active_run`] on a rusqlite transaction.
-pub(crate) fn direct_active_run(
-    tx: &rusqlite::Transaction<'_>,
-    run_id: &str,
-) -> Result<crate::runs::RunState> {
-    let e = crate::sqlite_direct::direct_error;
-    let row: Option<(Option<String>, Option<i64>)> = tx
-        .prepare_cached(crate::runs::RUN_STATE)
-        .map_err(e)?
-        .query_row([run_id], |row| Ok((row.get(0)?, row.get(1)?)))
-        .optional()
-        .map_err(e)?;
-    let (stage, experiment_id) = row.ok_or_else(|| crate::runs::run_not_found(run_id))?;
-    crate::runs::require_active(
-        run_id,
-        crate::runs::RunState {
-            lifecycle_stage: trackway_core::entities::LifecycleStage::parse(
-                &stage.unwrap_or_default(),
-            ),
-            experiment_id: experiment_id.unwrap_or(0),
-        },
-    )
-}
-
 /// Inserts params that are new and reports those already logged with another value. Insert
 /// first, compare after: under concurrent writers the comparison sees the committed winner.
 async fn insert_params(
@@ -390,15 +365,12 @@ async fn insert_params(
     if params.is_empty() {
         return Ok(Vec::new());
     }
-    let mut qb =
-        SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_PARAM_COLUMNS);
-    qb.push_values(params, |row, p| {
-        row.push_bind(p.key.clone())
-            .sep()
-            .push_bind(p.value.clone())
-            .sep()
-            .push_bind(run_id.to_string());
-    });
+    let mut qb = key_value_rows(
+        crate::db::backend_of_transaction(tx),
+        INSERT_PARAM_COLUMNS,
+        params,
+        run_id,
+    );
     qb.push(" ON CONFLICT DO NOTHING");
     let inserted = qb
         .build()

@@ -132,6 +132,18 @@ pub(crate) struct RunState {
     pub experiment_id: i64,
 }
 
+impl RunState {
+    /// From a [`RUN_STATE`] row of either driver.
+    fn from_row(row: &impl rows::RunRow) -> Result<Self> {
+        Ok(RunState {
+            lifecycle_stage: LifecycleStage::parse(
+                &row.text("lifecycle_stage")?.unwrap_or_default(),
+            ),
+            experiment_id: row.int("experiment_id")?.unwrap_or(0),
+        })
+    }
+}
+
 /// Reads a run's state inside a transaction; RESOURCE_DOES_NOT_EXIST if it is missing.
 pub(crate) async fn run_state(
     tx: &mut Transaction<'static, Any>,
@@ -143,17 +155,20 @@ pub(crate) async fn run_state(
         .await
         .map_err(db_error)?
         .ok_or_else(|| run_not_found(run_id))?;
-    Ok(RunState {
-        lifecycle_stage: LifecycleStage::parse(
-            &row.try_get::<Option<String>, _>("lifecycle_stage")
-                .map_err(db_error)?
-                .unwrap_or_default(),
-        ),
-        experiment_id: row
-            .try_get::<Option<i64>, _>("experiment_id")
-            .map_err(db_error)?
-            .unwrap_or(0),
-    })
+    RunState::from_row(&row)
+}
+
+/// [`active_run`] on a rusqlite transaction (see [`crate::sqlite_direct`]).
+pub(crate) fn direct_active_run(tx: &rusqlite::Transaction<'_>, run_id: &str) -> Result<RunState> {
+    let e = crate::sqlite_direct::direct_error;
+    let state = tx
+        .prepare_cached(RUN_STATE)
+        .map_err(e)?
+        .query_row([run_id], |row| Ok(RunState::from_row(row)))
+        .optional()
+        .map_err(e)?
+        .ok_or_else(|| run_not_found(run_id))??;
+    require_active(run_id, state)
 }
 
 /// Like [`run_state`], but the run must also be active, as every write requires.
@@ -257,17 +272,34 @@ pub(crate) async fn upsert_tags(
     if merged.is_empty() {
         return Ok(());
     }
-    let mut qb = SqlBuilder::for_backend(crate::db::backend_of_transaction(tx), INSERT_TAG_COLUMNS);
-    qb.push_values(merged, |row, tag| {
-        row.push_bind(tag.key.clone())
-            .sep()
-            .push_bind(tag.value.clone())
-            .sep()
-            .push_bind(run_id.to_string());
-    });
+    let mut qb = key_value_rows(
+        crate::db::backend_of_transaction(tx),
+        INSERT_TAG_COLUMNS,
+        merged,
+        run_id,
+    );
     qb.push(TAG_CONFLICT);
     qb.build().execute(&mut **tx).await.map_err(db_error)?;
     Ok(())
+}
+
+/// `<insert_columns>VALUES (key, value, run), ...` for a run's params or tags, one statement
+/// for all of them.
+pub(crate) fn key_value_rows<'a>(
+    backend: crate::Backend,
+    insert_columns: &str,
+    items: impl IntoIterator<Item = &'a KeyValue>,
+    run_id: &str,
+) -> SqlBuilder {
+    let mut qb = SqlBuilder::for_backend(backend, insert_columns);
+    qb.push_values(items, |row, item| {
+        row.push_bind(item.key.clone())
+            .sep()
+            .push_bind(item.value.clone())
+            .sep()
+            .push_bind(run_id.to_string());
+    });
+    qb
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, source_type, source_name, \
@@ -280,8 +312,7 @@ const INSERT_TAG: &str = "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1
 const TAG_CONFLICT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value";
 const RENAME_RUN: &str = "UPDATE runs SET name = $1 WHERE run_uuid = $2";
 /// A run's lifecycle stage and experiment (sqlx and rusqlite both bind `$1`).
-pub(crate) const RUN_STATE: &str =
-    "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1";
+const RUN_STATE: &str = "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1";
 
 /// Sets an active run's status and end time where given, and returns the run's columns; no
 /// row when the run is missing or not active.
@@ -395,38 +426,26 @@ impl Store {
                     Ok(())
                 })
                 .await?;
-            return Ok(new_run(
-                run_id,
-                experiment,
-                run_name,
-                new.user_id,
-                start_time,
-                artifact_uri,
-                tags,
-            ));
+        } else {
+            let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+            sqlx::query(INSERT_RUN)
+                .bind(&run_id)
+                .bind(&run_name)
+                .bind(new.user_id)
+                .bind(start_time)
+                .bind(&artifact_uri)
+                .bind(experiment_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            // One statement for all tags: each statement is a round trip to the database.
+            key_value_rows(self.pools.backend, INSERT_TAG_COLUMNS, &tags, &run_id)
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(db_error)?;
+            tx.commit().await.map_err(db_error)?;
         }
-        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        sqlx::query(INSERT_RUN)
-            .bind(&run_id)
-            .bind(&run_name)
-            .bind(new.user_id)
-            .bind(start_time)
-            .bind(&artifact_uri)
-            .bind(experiment_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        // One statement for all tags: each statement is a round trip to the database.
-        let mut qb = SqlBuilder::for_backend(self.pools.backend, INSERT_TAG_COLUMNS);
-        qb.push_values(&tags, |row, tag| {
-            row.push_bind(tag.key.clone())
-                .sep()
-                .push_bind(tag.value.clone())
-                .sep()
-                .push_bind(run_id.clone());
-        });
-        qb.build().execute(&mut *tx).await.map_err(db_error)?;
-        tx.commit().await.map_err(db_error)?;
         Ok(new_run(
             run_id,
             experiment,
@@ -473,7 +492,7 @@ impl Store {
                 .write(&self.pools.write, move |tx| {
                     let e = crate::sqlite_direct::direct_error;
                     if let Some(name) = name {
-                        crate::logging::direct_active_run(tx, &run_id)?;
+                        direct_active_run(tx, &run_id)?;
                         direct_upsert_tags(tx, &run_id, &[KeyValue::new(RUN_NAME_TAG, name)])?;
                     }
                     let info = tx
@@ -485,7 +504,7 @@ impl Store {
                     match info {
                         Some(info) => info,
                         None => {
-                            crate::logging::direct_active_run(tx, &run_id)?;
+                            direct_active_run(tx, &run_id)?;
                             Err(Error::internal(format!(
                                 "run {run_id} changed while updating it"
                             )))

@@ -90,18 +90,23 @@ fn run_column(key: &str) -> &'static str {
     }
 }
 
+/// The table that holds a run's metrics (their latest values), params or tags.
+fn keyed_table(entity: EntityType) -> Option<&'static str> {
+    match entity {
+        EntityType::Metric => Some("latest_metrics"),
+        EntityType::Param => Some("params"),
+        EntityType::Tag => Some("tags"),
+        EntityType::Attribute | EntityType::Dataset => None,
+    }
+}
+
 /// The table a metric, param or tag clause is joined on, or `None` for a clause that stays in
 /// the `WHERE` (attributes, datasets, and `IS NULL`, which asks for a missing row).
 fn joined_table(clause: &Clause) -> Option<&'static str> {
     if clause.comparator == Comparator::IsNull {
         return None;
     }
-    match clause.entity {
-        EntityType::Metric => Some("latest_metrics"),
-        EntityType::Param => Some("params"),
-        EntityType::Tag => Some("tags"),
-        EntityType::Attribute | EntityType::Dataset => None,
-    }
+    keyed_table(clause.entity)
 }
 
 /// Appends ` JOIN <table> f<i> ...` for a clause [`joined_table`] names.
@@ -163,11 +168,7 @@ fn push_run_clause(qb: &mut SqlBuilder, backend: Backend, clause: &Clause) {
         }
         EntityType::Metric | EntityType::Param | EntityType::Tag => {
             // Only `IS NULL` gets here: no row for the key.
-            let table = match clause.entity {
-                EntityType::Metric => "latest_metrics",
-                EntityType::Param => "params",
-                _ => "tags",
-            };
+            let table = keyed_table(clause.entity).unwrap_or("tags");
             qb.push(format!(
                 " NOT EXISTS (SELECT 1 FROM {table} x WHERE x.run_uuid = r.run_uuid AND x.\"key\" = "
             ));
@@ -226,11 +227,8 @@ impl Store {
             format!("SELECT {RUN_COLUMNS} FROM runs r"),
         );
         for (i, o) in order.iter().enumerate() {
-            let table = match o.entity {
-                EntityType::Metric => "latest_metrics",
-                EntityType::Param => "params",
-                EntityType::Tag => "tags",
-                _ => continue,
+            let Some(table) = keyed_table(o.entity) else {
+                continue;
             };
             qb.push(format!(
                 " LEFT JOIN {table} o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.\"key\" = "

@@ -20,7 +20,7 @@
 //! open the same file with the same settings. The semantics are the store's, checked by the
 //! same test suite; PostgreSQL runs the sqlx versions. Everything else stays on sqlx.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -35,6 +35,22 @@ const READER_CACHE_KIB: u32 = 8_000;
 
 /// Idle connections kept for reuse; more may be open at once under load.
 const MAX_IDLE: usize = 4;
+
+/// Opens a connection used by one thread at a time, with sqlx's busy timeout (a checkpoint
+/// may hold a lock briefly), `pragmas`, and a page cache of `cache_kib`.
+fn open(
+    path: &Path,
+    mode: OpenFlags,
+    pragmas: &str,
+    cache_kib: u32,
+) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.execute_batch(&format!(
+        "{pragmas} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+         PRAGMA cache_size = -{cache_kib};"
+    ))?;
+    Ok(conn)
+}
 
 /// Read-only rusqlite connections to one database file, opened on demand.
 #[derive(Debug)]
@@ -73,16 +89,13 @@ impl SqliteReader {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
+        // A smaller page cache than sqlx's readers, since these connections come on top.
+        open(
             &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // The same wait as sqlx's connections (a checkpoint may hold a lock briefly); a smaller
-        // page cache, since these connections come on top of sqlx's read pool.
-        conn.execute_batch(&format!(
-            "PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; PRAGMA cache_size = -{READER_CACHE_KIB};"
-        ))?;
-        Ok(conn)
+            OpenFlags::SQLITE_OPEN_READ_ONLY,
+            "",
+            READER_CACHE_KIB,
+        )
     }
 
     /// Runs `read` on a pooled connection on a blocking thread.
@@ -125,16 +138,13 @@ impl SqliteWriter {
     }
 
     fn open(&self) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
         // sqlx's writer's settings: durable commits, enforced foreign keys.
-        conn.execute_batch(&format!(
-            "{SQLITE_PRAGMAS} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-             PRAGMA cache_size = -{SQLITE_WRITE_CACHE_KIB};"
-        ))?;
-        Ok(conn)
+        open(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE,
+            SQLITE_PRAGMAS,
+            SQLITE_WRITE_CACHE_KIB,
+        )
     }
 
     /// Runs `write` in one `BEGIN IMMEDIATE` transaction, committed when it returns `Ok` and

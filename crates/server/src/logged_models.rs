@@ -192,7 +192,7 @@ pub async fn search(State(state): State<AppState>, fields: Fields) -> ApiResult<
             &datasets,
             max_results,
             &order_by,
-            &Value::Array(raw_order.into_iter().map(Value::Object).collect()),
+            &Value::Array(raw_order.into_iter().cloned().map(Value::Object).collect()),
             token.as_deref(),
         )
         .await?;

@@ -10,7 +10,7 @@ use trackway_store::{DatasetInputSpec, MetricSpec, NewRun};
 
 use crate::error::ApiResult;
 use crate::experiments::{key_values, proto_enum, view_type};
-use crate::request::{Fields, as_f64, as_i64, missing, type_error};
+use crate::request::{Fields, Plain, as_f64, as_i64, missing, type_error};
 use crate::{AppState, reply};
 
 /// `POST /runs/create`
@@ -165,8 +165,92 @@ fn entry_string(
     }
 }
 
+/// A log-batch body as MLflow's clients send it, read without a JSON tree ([`Plain`]).
+/// Unknown fields (`run_uuid`, camelCase names, a metric's `model_id` or dataset), nulls,
+/// empty ids and keys, numbers given as strings or floats where an integer goes, and absent
+/// values fail this parse, so that [`Fields`] answers them as MLflow does.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlainBatch {
+    run_id: Filled,
+    #[serde(default)]
+    metrics: Vec<PlainMetric>,
+    #[serde(default)]
+    params: Vec<PlainKeyValue>,
+    #[serde(default)]
+    tags: Vec<PlainKeyValue>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainMetric {
+    key: Filled,
+    value: f64,
+    timestamp: i64,
+    #[serde(default)]
+    step: i64,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlainKeyValue {
+    key: Filled,
+    value: String,
+}
+
+/// A string that is not empty: `""` is MLflow's "missing value", which [`Fields`] words.
+struct Filled(String);
+
+impl<'de> serde::Deserialize<'de> for Filled {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if s.is_empty() {
+            return Err(serde::de::Error::custom("empty"));
+        }
+        Ok(Filled(s))
+    }
+}
+
+/// A batch ready for the store: run id, metrics, params, tags.
+type BatchSpecs = (String, Vec<MetricSpec>, Vec<KeyValue>, Vec<KeyValue>);
+
+impl PlainBatch {
+    fn specs(self) -> BatchSpecs {
+        let metrics = self
+            .metrics
+            .into_iter()
+            .map(|m| MetricSpec::new(m.key.0, m.value, m.timestamp, m.step))
+            .collect();
+        let pairs = |list: Vec<PlainKeyValue>| {
+            list.into_iter()
+                .map(|p| KeyValue {
+                    key: p.key.0,
+                    value: p.value,
+                })
+                .collect()
+        };
+        (self.run_id.0, metrics, pairs(self.params), pairs(self.tags))
+    }
+}
+
 /// `POST /runs/log-batch`
-pub async fn log_batch(State(state): State<AppState>, fields: Fields) -> ApiResult<Response> {
+pub async fn log_batch(
+    State(state): State<AppState>,
+    body: Plain<PlainBatch>,
+) -> ApiResult<Response> {
+    let (run_id, metrics, params, tags) = match body {
+        Plain::Parsed(batch) => batch.specs(),
+        Plain::Fields(fields) => batch_from_fields(&fields)?,
+    };
+    state
+        .store
+        .log_batch(&run_id, &metrics, &params, &tags)
+        .await?;
+    Ok(reply(json!({})))
+}
+
+/// A log-batch from [`Fields`], with MLflow's error for each bad entry.
+fn batch_from_fields(fields: &Fields) -> trackway_core::Result<BatchSpecs> {
     let run_id = fields.run_id()?;
     let raw_metrics = fields.objects("metrics")?;
     let mut metrics = Vec::with_capacity(raw_metrics.len());
@@ -212,11 +296,7 @@ pub async fn log_batch(State(state): State<AppState>, fields: Fields) -> ApiResu
     };
     let params = entries("params")?;
     let tags = entries("tags")?;
-    state
-        .store
-        .log_batch(&run_id, &metrics, &params, &tags)
-        .await?;
-    Ok(reply(json!({})))
+    Ok((run_id, metrics, params, tags))
 }
 
 /// `POST /runs/log-inputs`
@@ -313,4 +393,41 @@ pub async fn search(State(state): State<AppState>, fields: Fields) -> ApiResult<
         )
         .await?;
     Ok(crate::reply_page("runs", &page.items, page.next_page_token))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PlainBatch;
+
+    /// The plain parse takes a client's ordinary batch and leaves every other shape to
+    /// `Fields`, whose answers are MLflow's.
+    #[test]
+    fn plain_batches_and_what_falls_back() {
+        let plain = |body: &str| serde_json::from_str::<PlainBatch>(body).is_ok();
+        assert!(plain(
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": 2, "step": 3},
+                {"key": "n", "value": 0.5, "timestamp": 2}],
+                "params": [{"key": "p", "value": ""}], "tags": [{"key": "t", "value": "v"}]}"#
+        ));
+        assert!(plain(r#"{"run_id": "r"}"#));
+        for other in [
+            r#"{"run_id": ""}"#,
+            r#"{"run_uuid": "r"}"#,
+            r#"{"runId": "r"}"#,
+            r#"{"run_id": "r", "metrics": null}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "", "value": 1, "timestamp": 2}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": "NaN", "timestamp": 2}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": "2"}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": 2.0}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": 2, "step": null}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1, "timestamp": 2, "model_id": "x"}]}"#,
+            r#"{"run_id": "r", "metrics": [{"key": "m", "value": 1}]}"#,
+            r#"{"run_id": "r", "params": [{"key": "p"}]}"#,
+            r#"{"run_id": "r", "params": [{"key": "p", "value": 1}]}"#,
+            r#"{"run_id": "r", "tags": [{"key": "", "value": "v"}]}"#,
+            r#""{\"run_id\": \"r\"}""#,
+        ] {
+            assert!(!plain(other), "{other}");
+        }
+    }
 }

@@ -152,6 +152,14 @@ pub(crate) const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
 pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
      PRAGMA case_sensitive_like = ON;";
 
+/// Settings of the connections that write, on top of [`SQLITE_PRAGMAS`].
+///
+/// The WAL is checkpointed by a task of its own (`sqlite_direct::checkpoint`); a writer only
+/// checkpoints the WAL itself past 10,000 pages (40 MB), should that task fall behind.
+/// Savepoints' page copies stay in memory instead of a temporary file.
+pub(crate) const SQLITE_WRITER_PRAGMAS: &str =
+    "PRAGMA wal_autocheckpoint = 10000; PRAGMA temp_store = MEMORY;";
+
 /// Page cache per connection, in KiB. Readers get 16 MB: searches revisit index pages. The
 /// writer gets 8 MB: inserts touch the right-hand edges of the B-trees, and a larger cache
 /// only held pages it had passed, which was most of the server's memory under 16 concurrent
@@ -215,7 +223,11 @@ impl Pools {
             )
         };
         let stats = StatsClock::default();
-        let write = sqlite_pool(pool_options(1, &pragmas(SQLITE_WRITE_CACHE_KIB)), &stats)
+        let write_pragmas = format!(
+            "{} {SQLITE_WRITER_PRAGMAS}",
+            pragmas(SQLITE_WRITE_CACHE_KIB)
+        );
+        let write = sqlite_pool(pool_options(1, &write_pragmas), &stats)
             .connect_with(options.clone())
             .await
             .map_err(connect_err)?;

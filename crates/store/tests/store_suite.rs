@@ -53,6 +53,7 @@ store_suite!(
     metric_history_paging_and_sampling,
     dataset_inputs,
     concurrent_writers_lose_nothing,
+    concurrent_failures_change_nothing,
     registry_models_and_versions,
     registry_stages_and_archiving,
     registry_aliases,
@@ -996,6 +997,48 @@ async fn concurrent_writers_lose_nothing(db: &TestDb) {
     for run in runs {
         let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
         assert_eq!(history.metrics.len(), 1000);
+    }
+}
+
+/// A write that fails among concurrent writers (which SQLite commits in groups) changes
+/// nothing, and the writes committed beside it are kept.
+async fn concurrent_failures_change_nothing(db: &TestDb) {
+    let s = &db.store;
+    let mut runs = Vec::new();
+    for _ in 0..8 {
+        let run = new_run(s, "0").await;
+        s.log_param(&run, "p", "1").await.unwrap();
+        runs.push(run);
+    }
+    let mut tasks = Vec::new();
+    for run in runs.clone() {
+        let store = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for step in 0..10 {
+                // Odd steps change the param, so their whole batch must fail.
+                let value = if step % 2 == 0 { "1" } else { "2" };
+                let result = store
+                    .log_batch(
+                        &run,
+                        &[metric("m", 1.0, 1, step)],
+                        &[kv("p", value)],
+                        &[kv("t", &step.to_string())],
+                    )
+                    .await;
+                assert_eq!(result.is_ok(), step % 2 == 0, "step {step}: {result:?}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task");
+    }
+    for run in runs {
+        let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
+        let steps: Vec<i64> = history.metrics.iter().map(|m| m.step).collect();
+        assert_eq!(steps, vec![0, 2, 4, 6, 8]);
+        let data = s.get_run(&run).await.unwrap().data;
+        assert_eq!(data.tags.iter().find(|t| t.key == "t"), Some(&kv("t", "8")));
+        assert_eq!(data.params, vec![kv("p", "1")]);
     }
 }
 

@@ -166,8 +166,9 @@ struct Queue {
 /// A queued write, type-erased so that writes returning different things share a group.
 trait Job: Send {
     /// Runs the write inside the group's transaction, in a savepoint of its own when it
-    /// shares the transaction, and tells whether it succeeded.
-    fn run(&mut self, tx: &rusqlite::Transaction<'_>, shared: bool) -> bool;
+    /// shares the transaction, and tells whether it succeeded. An error means the
+    /// transaction itself failed (its savepoint could not be ended).
+    fn run(&mut self, tx: &rusqlite::Transaction<'_>, shared: bool) -> Result<bool>;
     /// Answers the caller: the write's own result if its group committed, else `failure`.
     fn finish(self: Box<Self>, failure: Option<&Error>);
 }
@@ -183,15 +184,15 @@ where
     T: Send + 'static,
     F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
 {
-    fn run(&mut self, tx: &rusqlite::Transaction<'_>, shared: bool) -> bool {
+    fn run(&mut self, tx: &rusqlite::Transaction<'_>, shared: bool) -> Result<bool> {
         if let Some(write) = self.write.take() {
             self.out = Some(if shared {
-                in_savepoint(tx, write)
+                in_savepoint(tx, write)?
             } else {
                 write(tx)
             });
         }
-        matches!(self.out, Some(Ok(_)))
+        Ok(matches!(self.out, Some(Ok(_))))
     }
 
     fn finish(self: Box<Self>, failure: Option<&Error>) {
@@ -206,23 +207,21 @@ where
 }
 
 /// Runs `write` between `SAVEPOINT` and `RELEASE`, or rolls back to the savepoint when it
-/// fails, so that the group's other writes are kept.
+/// fails, so that the group's other writes are kept. The outer error is the transaction's:
+/// a savepoint that cannot be ended leaves the write's changes in doubt, so the group fails.
 fn in_savepoint<T>(
     tx: &rusqlite::Transaction<'_>,
     write: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T>,
-) -> Result<T> {
+) -> Result<Result<T>> {
     tx.execute_batch("SAVEPOINT write").map_err(direct_error)?;
-    match write(tx) {
-        Ok(out) => {
-            tx.execute_batch("RELEASE write").map_err(direct_error)?;
-            Ok(out)
-        }
-        Err(e) => {
-            tx.execute_batch("ROLLBACK TO write; RELEASE write")
-                .map_err(direct_error)?;
-            Err(e)
-        }
-    }
+    let out = write(tx);
+    let end = if out.is_ok() {
+        "RELEASE write"
+    } else {
+        "ROLLBACK TO write; RELEASE write"
+    };
+    tx.execute_batch(end).map_err(direct_error)?;
+    Ok(out)
 }
 
 impl SqliteWriter {
@@ -333,7 +332,7 @@ impl SqliteWriter {
         // fails, the whole transaction is rolled back instead.
         let shared = jobs.len() > 1;
         for job in jobs.iter_mut() {
-            if !job.run(&tx, shared) && !shared {
+            if !job.run(&tx, shared)? && !shared {
                 return Ok(());
             }
             // SQLite rolls a whole transaction back on some errors (a full disk, an I/O
@@ -359,8 +358,13 @@ const CHECKPOINT_DELAY: std::time::Duration = std::time::Duration::from_millis(1
 /// one write in a few answered late: a 1,000-metric batch writes about 200 pages, and those
 /// commits took 20 to 25 ms instead of 6 (the checkpoint writes and syncs the database file).
 /// This task runs a `PASSIVE` checkpoint, which waits for no one, on its own connection after
-/// the writer commits, while the writer goes on with the next group. The writers' own
-/// checkpoint stays as a backstop for a far larger WAL (`SQLITE_WRITER_PRAGMAS`).
+/// the writer commits, while the writer goes on with the next group.
+///
+/// The WAL starts over only when a write begins after a checkpoint that copied all of it,
+/// which under sustained writes this task, running beside the writer, may never see. So the
+/// writers keep SQLite's own checkpoint for a larger WAL (`SQLITE_WRITER_PRAGMAS`): it runs
+/// between writes and lets the next one start the WAL over, and as this task has already
+/// copied nearly every page, it has little left to do.
 async fn checkpoint(path: PathBuf, mut wake: mpsc::Receiver<()>) {
     let mut conn: Option<Connection> = None;
     while wake.recv().await.is_some() {

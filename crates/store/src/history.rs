@@ -51,10 +51,27 @@ struct PointQuery {
     offset: i64,
 }
 
-/// `get-history`'s order, MLflow's.
+/// `get-history`'s order, MLflow's. Trackway's history index serves it (`side.rs`).
 const HISTORY_ORDER: &str = "\"timestamp\", step, value";
-/// The order the UI's sampled charts walk, MLflow's.
-const SAMPLING_ORDER: &str = "step, \"timestamp\", value, is_nan";
+
+/// The order the UI's sampled charts walk, MLflow's `step, timestamp, value, is_nan`.
+///
+/// Applied in Rust to points read in [`HISTORY_ORDER`]: no index serves this order, so the
+/// database would sort every point of the run first. For 100,000 points SQLite took 79 ms
+/// for bulk-interval that way and takes 26 ms this way (PostgreSQL: 265 ms either way, bound
+/// by building and splitting the text of the points). Points are mostly logged in step
+/// order, and Rust's sort of an almost sorted list is one pass.
+fn sampling_order(a: &Point, b: &Point) -> std::cmp::Ordering {
+    (a.step, a.timestamp)
+        .cmp(&(b.step, b.timestamp))
+        // Stored values are never NaN (NaN is 0 with `is_nan`), so this order is total.
+        .then(
+            a.value
+                .partial_cmp(&b.value)
+                .unwrap_or(std::cmp::Ordering::Equal),
+        )
+        .then(a.is_nan.cmp(&b.is_nan))
+}
 
 /// One `timestamp step is_nan value` line of a page PostgreSQL joined into text.
 fn parse_point(line: &str) -> Result<Point> {
@@ -217,16 +234,17 @@ impl Store {
         let buckets = usize::try_from(max_results.max(1)).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for run_id in run_ids {
-            let points = self
+            let mut points = self
                 .points(PointQuery {
                     run_id: run_id.clone(),
                     key: key.to_string(),
                     steps,
-                    order: SAMPLING_ORDER,
+                    order: HISTORY_ORDER,
                     limit: None,
                     offset: 0,
                 })
                 .await?;
+            points.sort_by(sampling_order);
             let mut sample: Vec<Point> = bucket_starts(points.len(), buckets)
                 .map(|i| points[i])
                 .collect();

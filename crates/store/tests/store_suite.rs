@@ -908,6 +908,38 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
         .await
         .unwrap();
     assert_eq!(bulk.len(), 5);
+
+    // Sampling walks (step, timestamp, value) order, whatever order the points were logged
+    // in: here later timestamps carry earlier steps, and one step has two values.
+    let backwards = new_run(s, "0").await;
+    let mut points: Vec<MetricSpec> = (0..10)
+        .map(|i| metric("loss", i as f64, 1000 + i, 9 - i))
+        .collect();
+    points.push(metric("loss", -1.0, 1000, 4));
+    s.log_batch(&backwards, &points, &[], &[]).await.unwrap();
+    let sampled = s
+        .get_metric_history_bulk_interval(std::slice::from_ref(&backwards), "loss", 100, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        sampled
+            .iter()
+            .map(|m| (m.step, m.timestamp, m.value))
+            .collect::<Vec<_>>(),
+        vec![
+            (0, 1009, 9.0),
+            (1, 1008, 8.0),
+            (2, 1007, 7.0),
+            (3, 1006, 6.0),
+            (4, 1000, -1.0),
+            (4, 1005, 5.0),
+            (5, 1004, 4.0),
+            (6, 1003, 3.0),
+            (7, 1002, 2.0),
+            (8, 1001, 1.0),
+            (9, 1000, 0.0),
+        ]
+    );
 }
 
 async fn dataset_inputs(db: &TestDb) {

@@ -315,7 +315,14 @@ impl SqliteWriter {
 
     /// Runs a group's writes in one transaction and commits it.
     fn commit_group(&self, jobs: &mut [Box<dyn Job>]) -> Result<()> {
-        let mut slot = self.conn.lock().map_err(direct_error)?;
+        let mut slot = self.conn.lock().unwrap_or_else(|poisoned| {
+            // A write panicked mid-transaction (its group's callers were told the writer
+            // stopped); start again on a new connection rather than fail every later write.
+            self.conn.clear_poison();
+            let mut slot = poisoned.into_inner();
+            *slot = None;
+            slot
+        });
         if slot
             .as_ref()
             .is_none_or(|(opened, _)| self.stats.is_stale(opened.elapsed()))
@@ -392,6 +399,32 @@ async fn checkpoint(path: PathBuf, mut wake: mpsc::Receiver<()>) {
 mod tests {
     use super::*;
     use crate::db::{DatabaseUri, Pools};
+
+    /// A write that panics fails its caller, and later writes still go through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("panic.db");
+        let pools = Pools::connect(&DatabaseUri::Sqlite(path.clone()))
+            .await
+            .unwrap();
+        let writer = SqliteWriter::new(path, pools.stats.clone());
+        let create = |tx: &rusqlite::Transaction<'_>| {
+            tx.execute_batch("CREATE TABLE t (v INTEGER)")
+                .map_err(direct_error)
+        };
+        let failed = writer
+            .write(&pools.write, move |tx| -> Result<()> {
+                create(tx)?;
+                panic!("a bug in a write")
+            })
+            .await
+            .unwrap_err();
+        assert!(failed.message.contains("stopped"), "{}", failed.message);
+        writer.write(&pools.write, create).await.unwrap();
+        pools.write.close().await;
+        pools.read.close().await;
+    }
 
     /// Writes queued while another holds the write lock commit as one group; the one that
     /// fails is undone alone, including what it wrote before failing.

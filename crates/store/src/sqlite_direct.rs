@@ -400,15 +400,22 @@ mod tests {
     use super::*;
     use crate::db::{DatabaseUri, Pools};
 
-    /// A write that panics fails its caller, and later writes still go through.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_panicking_write_does_not_stop_the_writer() {
+    /// A writer on a new SQLite file, with the pools whose write connection is its lock; the
+    /// file lives as long as the returned directory.
+    async fn new_database() -> (tempfile::TempDir, Pools, Arc<SqliteWriter>) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("panic.db");
+        let path = dir.path().join("writer.db");
         let pools = Pools::connect(&DatabaseUri::Sqlite(path.clone()))
             .await
             .unwrap();
         let writer = SqliteWriter::new(path, pools.stats.clone());
+        (dir, pools, writer)
+    }
+
+    /// A write that panics fails its caller, and later writes still go through.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_panicking_write_does_not_stop_the_writer() {
+        let (_dir, pools, writer) = new_database().await;
         let create = |tx: &rusqlite::Transaction<'_>| {
             tx.execute_batch("CREATE TABLE t (v INTEGER)")
                 .map_err(direct_error)
@@ -430,12 +437,7 @@ mod tests {
     /// fails is undone alone, including what it wrote before failing.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_write_in_a_group_is_undone_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("group.db");
-        let pools = Pools::connect(&DatabaseUri::Sqlite(path.clone()))
-            .await
-            .unwrap();
-        let writer = SqliteWriter::new(path, pools.stats.clone());
+        let (_dir, pools, writer) = new_database().await;
         writer
             .write(&pools.write, |tx| {
                 tx.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")

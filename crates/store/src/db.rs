@@ -160,6 +160,15 @@ pub(crate) const SQLITE_PRAGMAS: &str = "PRAGMA foreign_keys = ON; PRAGMA synchr
 pub(crate) const SQLITE_WRITER_PRAGMAS: &str =
     "PRAGMA wal_autocheckpoint = 4000; PRAGMA temp_store = MEMORY;";
 
+/// The statements that set up a SQLite connection of Trackway's (sqlx's or rusqlite's):
+/// `pragmas`, the busy timeout, and a page cache of `cache_kib`.
+pub(crate) fn sqlite_settings(pragmas: &str, cache_kib: u32) -> String {
+    format!(
+        "{pragmas} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
+         PRAGMA cache_size = -{cache_kib};"
+    )
+}
+
 /// Page cache per connection, in KiB. Readers get 16 MB: searches revisit index pages. The
 /// writer gets 8 MB: inserts touch the right-hand edges of the B-trees, and a larger cache
 /// only held pages it had passed, which was most of the server's memory under 16 concurrent
@@ -216,25 +225,22 @@ impl Pools {
                 .map_err(connect_err)?;
             sqlx::Connection::close(conn).await.map_err(connect_err)?;
         }
-        let pragmas = |cache_kib| {
-            format!(
-                "{SQLITE_PRAGMAS} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-                 PRAGMA cache_size = -{cache_kib};"
-            )
-        };
         let stats = StatsClock::default();
-        let write_pragmas = format!(
-            "{} {SQLITE_WRITER_PRAGMAS}",
-            pragmas(SQLITE_WRITE_CACHE_KIB)
+        let write_pragmas = sqlite_settings(
+            &format!("{SQLITE_PRAGMAS} {SQLITE_WRITER_PRAGMAS}"),
+            SQLITE_WRITE_CACHE_KIB,
         );
         let write = sqlite_pool(pool_options(1, &write_pragmas), &stats)
             .connect_with(options.clone())
             .await
             .map_err(connect_err)?;
-        let read = sqlite_pool(pool_options(4, &pragmas(SQLITE_READ_CACHE_KIB)), &stats)
-            .connect_with(options)
-            .await
-            .map_err(connect_err)?;
+        let read = sqlite_pool(
+            pool_options(4, &sqlite_settings(SQLITE_PRAGMAS, SQLITE_READ_CACHE_KIB)),
+            &stats,
+        )
+        .connect_with(options)
+        .await
+        .map_err(connect_err)?;
         Ok(Pools {
             backend: Backend::Sqlite,
             write,

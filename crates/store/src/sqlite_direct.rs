@@ -33,8 +33,7 @@ use trackway_core::{Error, ErrorCode, Result};
 use tokio::sync::mpsc;
 
 use crate::db::{
-    SQLITE_BUSY_TIMEOUT_MS, SQLITE_PRAGMAS, SQLITE_WRITE_CACHE_KIB, SQLITE_WRITER_PRAGMAS,
-    StatsClock,
+    SQLITE_PRAGMAS, SQLITE_WRITE_CACHE_KIB, SQLITE_WRITER_PRAGMAS, StatsClock, sqlite_settings,
 };
 
 /// Page cache per reader connection, in KiB.
@@ -52,10 +51,7 @@ fn open(
     cache_kib: u32,
 ) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    conn.execute_batch(&format!(
-        "{pragmas} PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}; \
-         PRAGMA cache_size = -{cache_kib};"
-    ))?;
+    conn.execute_batch(&sqlite_settings(pragmas, cache_kib))?;
     Ok(conn)
 }
 

@@ -1231,6 +1231,18 @@ pub fn decode_page_token(token: Option<&str>) -> Result<i64> {
     Ok(offset.max(0))
 }
 
+/// The JSON object inside a page token, for tokens that carry more than MLflow's offset; `None`
+/// for anything else. [`decode_page_token`] gives the errors for a bad token.
+pub fn page_token_object(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(token.trim())
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        serde_json::Value::Object(object) => Some(object),
+        _ => None,
+    }
+}
+
 /// Python's `repr` of a bytes value, as MLflow's token messages print it.
 fn py_bytes_repr(bytes: &[u8]) -> String {
     let mut out = String::from("b'");

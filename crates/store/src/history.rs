@@ -1,8 +1,9 @@
 //! Metric histories: paged, bulk, and evenly sampled for charts.
 
+use base64::Engine as _;
 use sqlx::Row;
 use trackway_core::entities::{Metric, MetricWithRunId};
-use trackway_core::search::{decode_page_token, encode_page_token};
+use trackway_core::search::{decode_page_token, page_token_object};
 use trackway_core::{Error, Result};
 
 use crate::rows::{self, IN_CHUNK, metric_value};
@@ -49,10 +50,45 @@ struct PointQuery {
     /// `None`: every point.
     limit: Option<i64>,
     offset: i64,
+    /// Only points after this one in [`HISTORY_ORDER`].
+    after: Option<Point>,
 }
 
-/// `get-history`'s order, MLflow's. Trackway's history index serves it (`side.rs`).
-const HISTORY_ORDER: &str = "\"timestamp\", step, value";
+/// `get-history`'s order: MLflow's (timestamp, step, value), then `is_nan`, which makes it
+/// total (the primary key holds no two points that differ only there), so that a page can
+/// start after a point. Trackway's history index serves it (`side.rs`).
+const HISTORY_ORDER: &str = "\"timestamp\", step, value, is_nan";
+
+/// A `get-history` token: MLflow's `{"offset": N}`, which Trackway's tokens keep, and the last
+/// point of the page, so that the next page starts after that point through the history
+/// index instead of reading and skipping the `N` points before it (2 ms for the last of four
+/// 25,000-point pages on SQLite). It also keeps pages from repeating or skipping points when
+/// points are logged between two pages. MLflow's own tokens are still read.
+fn encode_history_token(offset: i64, last: Point) -> String {
+    let object = serde_json::json!({
+        "offset": offset,
+        "after": [last.timestamp, last.step, last.value, i64::from(last.is_nan)],
+    });
+    base64::engine::general_purpose::STANDARD.encode(object.to_string())
+}
+
+/// The offset and, in Trackway's tokens, the point the page starts after.
+fn decode_history_token(token: Option<&str>) -> Result<(i64, Option<Point>)> {
+    let offset = decode_page_token(token)?;
+    let after = token.and_then(page_token_object).and_then(|object| {
+        let after = object.get("after")?.as_array()?;
+        match after.as_slice() {
+            [timestamp, step, value, is_nan] => Some(Point {
+                timestamp: timestamp.as_i64()?,
+                step: step.as_i64()?,
+                value: value.as_f64()?,
+                is_nan: is_nan.as_i64()? != 0,
+            }),
+            _ => None,
+        }
+    });
+    Ok((offset, after))
+}
 
 /// The order the UI's sampled charts walk, MLflow's `step, timestamp, value, is_nan`.
 ///
@@ -73,21 +109,38 @@ fn sampling_order(a: &Point, b: &Point) -> std::cmp::Ordering {
         .then(a.is_nan.cmp(&b.is_nan))
 }
 
-/// One `timestamp step is_nan value` line of a page PostgreSQL joined into text.
-fn parse_point(line: &str) -> Result<Point> {
-    let bad = || Error::internal(format!("unreadable metric point from the database: {line}"));
-    let mut parts = line.split(' ');
-    let mut next = || parts.next().ok_or_else(bad);
-    let timestamp: i64 = next()?.parse().map_err(|_| bad())?;
-    let step: i64 = next()?.parse().map_err(|_| bad())?;
-    let is_nan: i64 = next()?.parse().map_err(|_| bad())?;
-    let value: f64 = next()?.parse().map_err(|_| bad())?;
-    Ok(Point {
-        timestamp,
-        step,
-        value,
-        is_nan: is_nan != 0,
-    })
+/// Bytes of one point in the value PostgreSQL joins a page into: the binary `send` forms of
+/// `timestamp`, `step` (`int8`, 8 bytes), `value` (`float8`, 8) and `is_nan` (`bool`, 1),
+/// big-endian.
+const POINT_BYTES: usize = 25;
+
+/// The points of a page PostgreSQL joined into one binary value.
+fn parse_points(bytes: &[u8]) -> Result<Vec<Point>> {
+    fn point(bytes: &[u8]) -> Option<Point> {
+        let (timestamp, rest) = bytes.split_first_chunk::<8>()?;
+        let (step, rest) = rest.split_first_chunk::<8>()?;
+        let (value, rest) = rest.split_first_chunk::<8>()?;
+        let [is_nan] = rest else { return None };
+        Some(Point {
+            timestamp: i64::from_be_bytes(*timestamp),
+            step: i64::from_be_bytes(*step),
+            value: f64::from_be_bytes(*value),
+            is_nan: *is_nan != 0,
+        })
+    }
+    let bad = || {
+        Error::internal(format!(
+            "unreadable metric points from the database ({} bytes)",
+            bytes.len()
+        ))
+    };
+    if !bytes.len().is_multiple_of(POINT_BYTES) {
+        return Err(bad());
+    }
+    bytes
+        .chunks_exact(POINT_BYTES)
+        .map(|p| point(p).ok_or_else(bad))
+        .collect()
 }
 
 /// The first row of each of `buckets` buckets that SQL's `NTILE(buckets)` makes of `n` ordered
@@ -107,31 +160,56 @@ impl Store {
     ///
     /// Rows cross sqlx's driver one at a time, which for a 100,000-point history costs far
     /// more than the query. On SQLite they are read through [`crate::sqlite_direct`]; on
-    /// PostgreSQL the database joins them into one text value, each double in its shortest
-    /// exact form, and Rust splits it.
+    /// PostgreSQL the database joins them into one binary value (see [`POINT_BYTES`]) and Rust
+    /// splits it. Binary, because turning 100,000 points into text and back took twice as long
+    /// in the database as the query itself, and the Rust side parsed 3.3 MB of text.
     async fn points(&self, query: PointQuery) -> Result<Vec<Point>> {
         let steps_sql = |first: &str, second: &str| {
             query.steps.map_or(String::new(), |_| {
                 format!(" AND step >= {first} AND step <= {second}")
             })
         };
+        // A row value comparison, which both engines answer from the history index.
+        let after_sql = |first: &str, second: &str, third: &str, fourth: &str| {
+            query.after.map_or(String::new(), |_| {
+                format!(
+                    " AND (\"timestamp\", step, value, is_nan) > ({first}, {second}, {third}, {fourth})"
+                )
+            })
+        };
         if let Some(reader) = &self.reader {
             let sql = format!(
                 "SELECT \"timestamp\", step, value, is_nan FROM metrics WHERE run_uuid = ?1 \
-                 AND \"key\" = ?2{} ORDER BY {} LIMIT ?3 OFFSET ?4",
+                 AND \"key\" = ?2{}{} ORDER BY {} LIMIT ?3 OFFSET ?4",
                 steps_sql("?5", "?6"),
+                after_sql("?7", "?8", "?9", "?10"),
                 query.order
             );
             return reader
                 .read(move |conn| {
-                    let mut statement = conn.prepare(&sql)?;
+                    let mut statement = conn.prepare_cached(&sql)?;
                     let (first, last) = query.steps.unwrap_or_default();
                     // SQLite reads a negative LIMIT as none.
                     let limit = query.limit.unwrap_or(-1);
-                    let mut params: Vec<&dyn rusqlite::ToSql> =
-                        vec![&query.run_id, &query.key, &limit, &query.offset];
+                    let after = query
+                        .after
+                        .map(|p| (p.timestamp, p.step, p.value, p.is_nan));
+                    let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
+                        ("?1", &query.run_id),
+                        ("?2", &query.key),
+                        ("?3", &limit),
+                        ("?4", &query.offset),
+                    ];
                     if query.steps.is_some() {
-                        params.extend([&first as &dyn rusqlite::ToSql, &last]);
+                        params.extend([("?5", &first as &dyn rusqlite::ToSql), ("?6", &last)]);
+                    }
+                    if let Some((timestamp, step, value, is_nan)) = &after {
+                        params.extend([
+                            ("?7", timestamp as &dyn rusqlite::ToSql),
+                            ("?8", step),
+                            ("?9", value),
+                            ("?10", is_nan),
+                        ]);
                     }
                     let rows = statement.query_map(params.as_slice(), |row| {
                         Ok(Point {
@@ -148,9 +226,9 @@ impl Store {
         let mut qb = SqlBuilder::for_backend(
             self.pools.backend,
             format!(
-                "SELECT string_agg(\"timestamp\" || ' ' || step || ' ' || \
-                 (CASE WHEN is_nan THEN 1 ELSE 0 END) || ' ' || value::text, E'\\n' \
-                 ORDER BY {order}) FROM (SELECT \"timestamp\", step, is_nan, value \
+                "SELECT string_agg(int8send(\"timestamp\") || int8send(step) || \
+                 float8send(value) || boolsend(is_nan), ''::bytea ORDER BY {order}) \
+                 FROM (SELECT \"timestamp\", step, is_nan, value \
                  FROM metrics WHERE run_uuid = ",
                 order = query.order
             ),
@@ -164,6 +242,14 @@ impl Store {
             qb.push(" AND step <= ");
             qb.push_bind(last);
         }
+        if let Some(after) = query.after {
+            qb.push(" AND (\"timestamp\", step, value, is_nan) > (");
+            qb.push_bind(after.timestamp);
+            qb.sep().push_bind(after.step);
+            qb.sep().push_bind(after.value);
+            qb.sep().push_bind(after.is_nan);
+            qb.push(")");
+        }
         qb.push(format!(" ORDER BY {}", query.order));
         if let Some(limit) = query.limit {
             qb.push(" LIMIT ");
@@ -172,18 +258,14 @@ impl Store {
         qb.push(" OFFSET ");
         qb.push_bind(query.offset);
         qb.push(") page");
-        let text: Option<String> = qb
+        let bytes: Option<Vec<u8>> = qb
             .build()
             .fetch_one(&self.pools.read)
             .await
             .map_err(db_error)?
             .try_get(0)
             .map_err(db_error)?;
-        text.as_deref()
-            .unwrap_or_default()
-            .lines()
-            .map(parse_point)
-            .collect()
+        parse_points(bytes.as_deref().unwrap_or_default())
     }
 
     /// Every point logged for `key` in a run, or one page of them when `max_results` is given.
@@ -195,25 +277,29 @@ impl Store {
         max_results: Option<i64>,
         page_token: Option<&str>,
     ) -> Result<MetricPage> {
-        let offset = decode_page_token(page_token)?;
-        let points = self
+        let (offset, after) = decode_history_token(page_token)?;
+        let mut points = self
             .points(PointQuery {
                 run_id: run_id.to_string(),
                 key: key.to_string(),
                 steps: None,
                 order: HISTORY_ORDER,
                 limit: max_results.map(|max| max.saturating_add(1)),
-                offset,
+                // The offset counts the points before `after`.
+                offset: if after.is_some() { 0 } else { offset },
+                after,
             })
             .await?;
-        let mut metrics: Vec<Metric> = points.into_iter().map(|p| p.metric(key)).collect();
         let next_page_token = match max_results {
-            Some(max) if metrics.len() as i64 > max => {
-                metrics.truncate(max as usize);
-                Some(encode_page_token(offset + max))
+            Some(max) if points.len() as i64 > max => {
+                points.truncate(max as usize);
+                points
+                    .last()
+                    .map(|&last| encode_history_token(offset.saturating_add(max), last))
             }
             _ => None,
         };
+        let metrics: Vec<Metric> = points.into_iter().map(|p| p.metric(key)).collect();
         Ok(MetricPage {
             metrics,
             next_page_token,
@@ -242,6 +328,7 @@ impl Store {
                     order: HISTORY_ORDER,
                     limit: None,
                     offset: 0,
+                    after: None,
                 })
                 .await?;
             points.sort_by(sampling_order);
@@ -312,7 +399,42 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::bucket_starts;
+    use super::{Point, bucket_starts, parse_points};
+
+    #[test]
+    fn points_are_read_from_postgresqls_binary_forms() {
+        // What int8send, float8send and boolsend print: big-endian, bool as one byte.
+        let mut bytes = Vec::new();
+        for (timestamp, step, value, is_nan) in [
+            (1_700_000_000_000_i64, -3_i64, 0.1_f64, 0_u8),
+            (-1, i64::MAX, f64::INFINITY, 1),
+        ] {
+            bytes.extend(timestamp.to_be_bytes());
+            bytes.extend(step.to_be_bytes());
+            bytes.extend(value.to_be_bytes());
+            bytes.push(is_nan);
+        }
+        let points = parse_points(&bytes).unwrap();
+        assert_eq!(
+            points,
+            vec![
+                Point {
+                    timestamp: 1_700_000_000_000,
+                    step: -3,
+                    value: 0.1,
+                    is_nan: false
+                },
+                Point {
+                    timestamp: -1,
+                    step: i64::MAX,
+                    value: f64::INFINITY,
+                    is_nan: true
+                },
+            ]
+        );
+        assert!(parse_points(&[]).unwrap().is_empty());
+        assert!(parse_points(&bytes[..30]).is_err());
+    }
 
     #[test]
     fn bucket_starts_follow_ntile() {

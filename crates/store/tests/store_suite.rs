@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use common::TestDb;
 use trackway_core::ErrorCode;
 use trackway_core::entities::{Dataset, KeyValue, LifecycleStage, RunStatus, ViewType};
+use trackway_core::search::encode_page_token;
 use trackway_store::{DatasetInputSpec, MetricSpec, SchemaState, Store};
 use trackway_store::{NewModelVersion, NewRun};
 
@@ -51,6 +52,7 @@ store_suite!(
     search_runs_order_and_paging,
     search_experiments,
     metric_history_paging_and_sampling,
+    metric_history_pages_start_after_their_last_point,
     dataset_inputs,
     concurrent_writers_lose_nothing,
     concurrent_failures_change_nothing,
@@ -846,6 +848,75 @@ async fn search_experiments(db: &TestDb) {
             .await
             .is_err()
     );
+}
+
+/// Every point in (timestamp, step, value) order once, across pages.
+async fn all_pages(
+    s: &Store,
+    run: &str,
+    key: &str,
+    max: i64,
+    first: Option<String>,
+) -> Vec<(i64, i64, f64)> {
+    let mut seen = Vec::new();
+    let mut token = first;
+    loop {
+        let page = s
+            .get_metric_history(run, key, Some(max), token.as_deref())
+            .await
+            .unwrap();
+        seen.extend(page.metrics.iter().map(|m| (m.timestamp, m.step, m.value)));
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+async fn metric_history_pages_start_after_their_last_point(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    // Ties in (timestamp, step): NaN (stored as 0) beside a real 0, equal values, and a page
+    // boundary falling between them.
+    let points = vec![
+        metric("m", 0.0, 10, 1),
+        metric("m", f64::NAN, 10, 1),
+        metric("m", -1.0, 10, 1),
+        metric("m", 2.0, 10, 0),
+        metric("m", 5.0, 9, 7),
+        metric("m", f64::INFINITY, 11, 0),
+        metric("m", 1.0, 11, 0),
+    ];
+    s.log_batch(&run, &points, &[], &[]).await.unwrap();
+    let whole = s.get_metric_history(&run, "m", None, None).await.unwrap();
+    let whole: Vec<(i64, i64, f64)> = whole
+        .metrics
+        .iter()
+        .map(|m| (m.timestamp, m.step, m.value))
+        .collect();
+    assert_eq!(whole.len(), 7);
+    assert_eq!(whole[0], (9, 7, 5.0));
+    assert_eq!(whole[1], (10, 0, 2.0));
+    for max in 1..=3 {
+        let paged = all_pages(s, &run, "m", max, None).await;
+        assert_eq!(format!("{paged:?}"), format!("{whole:?}"), "pages of {max}");
+    }
+
+    // A page token from MLflow (an offset) still pages from there.
+    let from_mlflow = all_pages(s, &run, "m", 2, Some(encode_page_token(3))).await;
+    assert_eq!(format!("{from_mlflow:?}"), format!("{:?}", &whole[3..]));
+
+    // Points logged between two pages before the page boundary neither repeat a point nor
+    // push one out: the next page starts after the last point seen.
+    let first = s
+        .get_metric_history(&run, "m", Some(3), None)
+        .await
+        .unwrap();
+    s.log_batch(&run, &[metric("m", 0.5, 1, 0)], &[], &[])
+        .await
+        .unwrap();
+    let rest = all_pages(s, &run, "m", 3, first.next_page_token).await;
+    assert_eq!(format!("{rest:?}"), format!("{:?}", &whole[3..]));
 }
 
 async fn metric_history_paging_and_sampling(db: &TestDb) {

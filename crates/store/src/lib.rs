@@ -144,10 +144,16 @@ impl Store {
             .map_err(db_error)
     }
 
-    /// Closes all connections, waiting for queries in flight.
+    /// Closes all connections, waiting for queries in flight. On SQLite the database file then
+    /// holds every write, with nothing left in its WAL.
     pub async fn close(&self) {
         self.pools.write.close().await;
         self.pools.read.close().await;
+        if let Some(writer) = &self.writer
+            && let Err(e) = writer.close().await
+        {
+            tracing::warn!("SQLite's WAL was left for the next start to replay: {e}");
+        }
     }
 }
 

@@ -95,8 +95,8 @@ fn decode_history_token(token: Option<&str>) -> Result<(i64, Option<Point>)> {
 /// Applied in Rust to points read in [`HISTORY_ORDER`]: no index serves this order, so the
 /// database would sort every point of the run first. For 100,000 points SQLite took 79 ms
 /// for bulk-interval that way and takes 26 ms this way (PostgreSQL: 265 ms either way, bound
-/// by building and splitting the text of the points). Points are mostly logged in step
-/// order, and Rust's sort of an almost sorted list is one pass.
+/// then by the text it built for the points; it now sends them as binary). Points are mostly
+/// logged in step order, and Rust's sort of an almost sorted list is one pass.
 fn sampling_order(a: &Point, b: &Point) -> std::cmp::Ordering {
     (a.step, a.timestamp)
         .cmp(&(b.step, b.timestamp))

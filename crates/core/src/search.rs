@@ -1197,10 +1197,23 @@ pub fn encode_page_token(offset: i64) -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
 }
 
+/// Encodes a token that carries more than MLflow's offset: base64 of `object`'s JSON, which
+/// holds an `offset` for [`decode_page_token`] (and MLflow) to read.
+pub fn encode_page_token_object(object: &serde_json::Value) -> String {
+    base64::engine::general_purpose::STANDARD.encode(object.to_string())
+}
+
 /// Decodes a page token into an offset; a missing token is offset 0.
 pub fn decode_page_token(token: Option<&str>) -> Result<i64> {
+    Ok(decode_page_token_object(token)?.0)
+}
+
+/// Decodes a page token into its offset and the JSON it holds, for tokens that carry more
+/// than MLflow's offset ([`encode_page_token_object`]); a missing token is offset 0 and no
+/// JSON.
+pub fn decode_page_token_object(token: Option<&str>) -> Result<(i64, Option<serde_json::Value>)> {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
-        return Ok(0);
+        return Ok((0, None));
     };
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(token.trim())
@@ -1228,19 +1241,7 @@ pub fn decode_page_token(token: Option<&str>) -> Result<i64> {
         return Err(invalid());
     }
     // MLflow passes a negative offset on to SQLite, which reads it as 0.
-    Ok(offset.max(0))
-}
-
-/// The JSON object inside a page token, for tokens that carry more than MLflow's offset; `None`
-/// for anything else. [`decode_page_token`] gives the errors for a bad token.
-pub fn page_token_object(token: &str) -> Option<serde_json::Map<String, serde_json::Value>> {
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .ok()?;
-    match serde_json::from_slice(&bytes).ok()? {
-        serde_json::Value::Object(object) => Some(object),
-        _ => None,
-    }
+    Ok((offset.max(0), Some(parsed)))
 }
 
 /// Python's `repr` of a bytes value, as MLflow's token messages print it.

@@ -1,9 +1,8 @@
 //! Metric histories: paged, bulk, and evenly sampled for charts.
 
-use base64::Engine as _;
 use sqlx::Row;
 use trackway_core::entities::{Metric, MetricWithRunId};
-use trackway_core::search::{decode_page_token, page_token_object};
+use trackway_core::search::{decode_page_token_object, encode_page_token_object};
 use trackway_core::{Error, Result};
 
 use crate::rows::{self, IN_CHUNK, metric_value};
@@ -65,17 +64,16 @@ const HISTORY_ORDER: &str = "\"timestamp\", step, value, is_nan";
 /// 25,000-point pages on SQLite). It also keeps pages from repeating or skipping points when
 /// points are logged between two pages. MLflow's own tokens are still read.
 fn encode_history_token(offset: i64, last: Point) -> String {
-    let object = serde_json::json!({
+    encode_page_token_object(&serde_json::json!({
         "offset": offset,
         "after": [last.timestamp, last.step, last.value, i64::from(last.is_nan)],
-    });
-    base64::engine::general_purpose::STANDARD.encode(object.to_string())
+    }))
 }
 
 /// The offset and, in Trackway's tokens, the point the page starts after.
 fn decode_history_token(token: Option<&str>) -> Result<(i64, Option<Point>)> {
-    let offset = decode_page_token(token)?;
-    let after = token.and_then(page_token_object).and_then(|object| {
+    let (offset, object) = decode_page_token_object(token)?;
+    let after = object.and_then(|object| {
         let after = object.get("after")?.as_array()?;
         match after.as_slice() {
             [timestamp, step, value, is_nan] => Some(Point {
@@ -191,9 +189,6 @@ impl Store {
                     let (first, last) = query.steps.unwrap_or_default();
                     // SQLite reads a negative LIMIT as none.
                     let limit = query.limit.unwrap_or(-1);
-                    let after = query
-                        .after
-                        .map(|p| (p.timestamp, p.step, p.value, p.is_nan));
                     let mut params: Vec<(&str, &dyn rusqlite::ToSql)> = vec![
                         ("?1", &query.run_id),
                         ("?2", &query.key),
@@ -203,12 +198,12 @@ impl Store {
                     if query.steps.is_some() {
                         params.extend([("?5", &first as &dyn rusqlite::ToSql), ("?6", &last)]);
                     }
-                    if let Some((timestamp, step, value, is_nan)) = &after {
+                    if let Some(after) = &query.after {
                         params.extend([
-                            ("?7", timestamp as &dyn rusqlite::ToSql),
-                            ("?8", step),
-                            ("?9", value),
-                            ("?10", is_nan),
+                            ("?7", &after.timestamp as &dyn rusqlite::ToSql),
+                            ("?8", &after.step),
+                            ("?9", &after.value),
+                            ("?10", &after.is_nan),
                         ]);
                     }
                     let rows = statement.query_map(params.as_slice(), |row| {

@@ -441,19 +441,23 @@ mod tests {
         (dir, pools, writer)
     }
 
+    /// Runs `sql` as a write of its own.
+    async fn execute(writer: &Arc<SqliteWriter>, pools: &Pools, sql: &'static str) {
+        writer
+            .write(&pools.write, move |tx| {
+                tx.execute_batch(sql).map_err(direct_error)
+            })
+            .await
+            .unwrap();
+    }
+
     /// After `close`, the database file alone holds every write, even with other connections
     /// open (the server's readers) and writes the checkpoint task has not copied yet.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn closing_leaves_every_write_in_the_database_file() {
         let (dir, pools, writer) = new_database().await;
         let path = dir.path().join("writer.db");
-        writer
-            .write(&pools.write, |tx| {
-                tx.execute_batch("CREATE TABLE t (v INTEGER)")
-                    .map_err(direct_error)
-            })
-            .await
-            .unwrap();
+        execute(&writer, &pools, "CREATE TABLE t (v INTEGER)").await;
         // A reader whose snapshot predates the rows keeps the checkpoint task from copying
         // them; it then stays open, idle, like the server's pooled readers.
         let reader = open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY, "", 1_000).unwrap();
@@ -514,13 +518,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_write_in_a_group_is_undone_alone() {
         let (_dir, pools, writer) = new_database().await;
-        writer
-            .write(&pools.write, |tx| {
-                tx.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
-                    .map_err(direct_error)
-            })
-            .await
-            .unwrap();
+        execute(&writer, &pools, "CREATE TABLE t (v INTEGER PRIMARY KEY)").await;
 
         let lock = pools.write.acquire().await.unwrap();
         let mut tasks = Vec::new();

@@ -926,19 +926,11 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
         .map(|i| metric("loss", i as f64, 1000 + i, i))
         .collect();
     s.log_batch(&run, &points, &[], &[]).await.unwrap();
-    let mut seen = Vec::new();
-    let mut token = None;
-    loop {
-        let page = s
-            .get_metric_history(&run, "loss", Some(300), token.as_deref())
-            .await
-            .unwrap();
-        seen.extend(page.metrics.iter().map(|m| m.step));
-        match page.next_page_token {
-            Some(next) => token = Some(next),
-            None => break,
-        }
-    }
+    let seen: Vec<i64> = all_pages(s, &run, "loss", 300, None)
+        .await
+        .into_iter()
+        .map(|(_, step, _)| step)
+        .collect();
     assert_eq!(seen, (0..1000).collect::<Vec<_>>());
     assert!(
         s.get_metric_history(&run, "nope", None, None)

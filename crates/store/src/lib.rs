@@ -146,7 +146,17 @@ impl Store {
 
     /// Closes all connections, waiting for queries in flight. On SQLite the database file then
     /// holds every write, with nothing left in its WAL.
+    ///
+    /// Statistics are refreshed first, as SQLite advises before a connection closes: tables
+    /// this process filled are then planned well from the next start's first query. Without
+    /// it, a server stopped after filling a database (an import, the benchmark's seeding)
+    /// left none, and the next one searched without them until its own refresh, which runs
+    /// after it starts listening: the benchmark's search p99 (5,000 runs) was 132 ms instead
+    /// of 39 on SQLite, 189 instead of 92 on PostgreSQL.
     pub async fn close(&self) {
+        if let Err(e) = side::refresh_statistics(&self.pools).await {
+            tracing::warn!("planner statistics were not refreshed before closing: {e}");
+        }
         self.pools.write.close().await;
         self.pools.read.close().await;
         if let Some(writer) = &self.writer

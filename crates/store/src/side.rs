@@ -161,3 +161,49 @@ pub(crate) async fn refresh_statistics(pools: &crate::db::Pools) -> sqlx::Result
     pools.stats.refreshed();
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use trackway_core::entities::KeyValue;
+
+    use crate::{NewRun, Store};
+
+    /// A database filled and closed has statistics for its next start to plan with.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_leaves_statistics_of_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.db");
+        let store = Store::open(&format!("sqlite:///{}", path.display()), "/artifacts")
+            .await
+            .unwrap();
+        let run = store
+            .create_run(NewRun {
+                experiment_id: "0",
+                user_id: "u",
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let params: Vec<KeyValue> = (0..100)
+            .map(|i| KeyValue {
+                key: format!("p{i}"),
+                value: "v".into(),
+            })
+            .collect();
+        store.log_batch(&run, &[], &params, &[]).await.unwrap();
+        store.close().await;
+
+        let analyzed: i64 = rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master m JOIN sqlite_stat1 s ON s.tbl = 'params' \
+                 WHERE m.name = 'sqlite_stat1'",
+                [],
+                |row| row.get(0),
+            )
+            .unwrap_or(0);
+        assert!(analyzed > 0, "no statistics for params after closing");
+    }
+}

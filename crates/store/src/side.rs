@@ -195,11 +195,11 @@ mod tests {
         store.log_batch(&run, &[], &params, &[]).await.unwrap();
         store.close().await;
 
+        // No `sqlite_stat1` table at all (never analyzed) counts as none.
         let analyzed: i64 = rusqlite::Connection::open(&path)
             .unwrap()
             .query_row(
-                "SELECT count(*) FROM sqlite_master m JOIN sqlite_stat1 s ON s.tbl = 'params' \
-                 WHERE m.name = 'sqlite_stat1'",
+                "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'params'",
                 [],
                 |row| row.get(0),
             )

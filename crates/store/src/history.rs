@@ -181,12 +181,11 @@ impl Store {
                 format!(" AND step >= {first} AND step <= {second}")
             })
         };
-        // A row value comparison, which both engines answer from the history index.
+        // A row value comparison over the order's own columns, so that "after" means after
+        // in the page's order; both engines answer it from the history index.
         let after_sql = |first: &str, second: &str, third: &str, fourth: &str| {
             query.after.map_or(String::new(), |_| {
-                format!(
-                    " AND (\"timestamp\", step, value, is_nan) > ({first}, {second}, {third}, {fourth})"
-                )
+                format!(" AND ({HISTORY_ORDER}) > ({first}, {second}, {third}, {fourth})")
             })
         };
         if let Some(reader) = &self.reader {
@@ -248,7 +247,7 @@ impl Store {
             qb.push_bind(last);
         }
         if let Some(after) = query.after {
-            qb.push(" AND (\"timestamp\", step, value, is_nan) > (");
+            qb.push(format!(" AND ({HISTORY_ORDER}) > ("));
             qb.push_bind(after.timestamp);
             qb.sep().push_bind(after.step);
             qb.sep().push_bind(after.value);

@@ -49,7 +49,7 @@ use trackway_core::{Error, ErrorCode};
 
 pub use db::{Backend, DatabaseUri, OpenError};
 pub use experiments::GenAiRecords;
-pub use history::MetricPage;
+pub use history::{HistoryPoint, MetricPage};
 pub use logged_models::{DatasetFilter, LoggedModelOrder, NewLoggedModel};
 pub use logging::{DatasetInputSpec, MetricSpec};
 pub use registry::{IS_PROMPT_TAG, NewModelVersion};

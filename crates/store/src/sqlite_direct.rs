@@ -492,6 +492,28 @@ mod tests {
         drop(reader);
     }
 
+    /// The SQLite that rusqlite and sqlx link is built with the options in
+    /// `.cargo/config.toml`: without them, every page a query reads takes a process-wide lock
+    /// and every allocation another.
+    #[test]
+    fn sqlite_is_built_without_process_wide_locks() {
+        let conn = Connection::open_in_memory().unwrap();
+        let options: Vec<String> = conn
+            .prepare("PRAGMA compile_options")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+        for wanted in ["DEFAULT_MEMSTATUS=0", "OMIT_SHARED_CACHE"] {
+            assert!(options.iter().any(|o| o == wanted), "{wanted}: {options:?}");
+        }
+    }
+
     /// A write that panics fails its caller, and later writes still go through.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_panicking_write_does_not_stop_the_writer() {

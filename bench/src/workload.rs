@@ -141,8 +141,8 @@ impl Client {
         }
         let r = self.http.get(url).send().await?;
         let status = r.status();
-        // Bytes, not text: reqwest's text decoding copied a 2 MB history page once more, and
-        // the client's share of a full history read fell from about 8 ms a page to 3.5.
+        // Bytes, not text: reqwest's text decoding copied a 2 MB history page once more; the
+        // client's own time per 25,000-point page fell from about 8 ms to 3.5 without it.
         let body = r.bytes().await?;
         if !status.is_success() {
             bail!("GET {path}: {status} {}", String::from_utf8_lossy(&body));

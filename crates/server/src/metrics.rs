@@ -39,7 +39,7 @@ pub async fn get_history(State(state): State<AppState>, fields: Fields) -> ApiRe
         .await?;
     Ok(history_page(
         &page.key,
-        &page.metrics,
+        &page.points,
         page.next_page_token.as_deref(),
     ))
 }

@@ -19,7 +19,7 @@ pub struct MetricPage {
     /// The metric every point belongs to.
     pub key: String,
     /// Points in (timestamp, step, value) order.
-    pub metrics: Vec<HistoryPoint>,
+    pub points: Vec<HistoryPoint>,
     /// Token for the next page, when more points remain.
     pub next_page_token: Option<String>,
 }
@@ -327,7 +327,7 @@ impl Store {
         };
         Ok(MetricPage {
             key: key.to_string(),
-            metrics: points.into_iter().map(Point::history_point).collect(),
+            points: points.into_iter().map(Point::history_point).collect(),
             next_page_token,
         })
     }

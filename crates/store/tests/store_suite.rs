@@ -396,10 +396,10 @@ async fn metrics_special_values_and_latest(db: &TestDb) {
         .get_metric_history(&run, "loss", None, None)
         .await
         .unwrap();
-    assert_eq!(history.metrics.len(), 3);
+    assert_eq!(history.points.len(), 3);
     assert!(history.next_page_token.is_none());
     let nan_history = s.get_metric_history(&run, "nan", None, None).await.unwrap();
-    assert!(nan_history.metrics[0].value.is_nan());
+    assert!(nan_history.points[0].value.is_nan());
     // A later step wins over a later timestamp.
     s.log_metric(&run, &metric("loss", -1.0, 5, 3))
         .await
@@ -501,7 +501,7 @@ async fn batch_at_mlflow_maxima(db: &TestDb) {
     assert_eq!(data.params.len(), 100);
     assert!(data.tags.len() >= 100);
     let history = s.get_metric_history(&run, "m7", None, None).await.unwrap();
-    assert_eq!(history.metrics.len(), 4);
+    assert_eq!(history.points.len(), 4);
 }
 
 async fn run_tags(db: &TestDb) {
@@ -865,7 +865,7 @@ async fn all_pages(
             .get_metric_history(run, key, Some(max), token.as_deref())
             .await
             .unwrap();
-        seen.extend(page.metrics.iter().map(|m| (m.timestamp, m.step, m.value)));
+        seen.extend(page.points.iter().map(|m| (m.timestamp, m.step, m.value)));
         match page.next_page_token {
             Some(next) => token = Some(next),
             None => return seen,
@@ -890,7 +890,7 @@ async fn metric_history_pages_start_after_their_last_point(db: &TestDb) {
     s.log_batch(&run, &points, &[], &[]).await.unwrap();
     let whole = s.get_metric_history(&run, "m", None, None).await.unwrap();
     let whole: Vec<(i64, i64, f64)> = whole
-        .metrics
+        .points
         .iter()
         .map(|m| (m.timestamp, m.step, m.value))
         .collect();
@@ -936,7 +936,7 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
         s.get_metric_history(&run, "nope", None, None)
             .await
             .unwrap()
-            .metrics
+            .points
             .is_empty()
     );
 
@@ -1091,7 +1091,7 @@ async fn concurrent_writers_lose_nothing(db: &TestDb) {
     }
     for run in runs {
         let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
-        assert_eq!(history.metrics.len(), 1000);
+        assert_eq!(history.points.len(), 1000);
     }
 }
 
@@ -1129,7 +1129,7 @@ async fn concurrent_failures_change_nothing(db: &TestDb) {
     }
     for run in runs {
         let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
-        let steps: Vec<i64> = history.metrics.iter().map(|m| m.step).collect();
+        let steps: Vec<i64> = history.points.iter().map(|m| m.step).collect();
         assert_eq!(steps, vec![0, 2, 4, 6, 8]);
         let data = s.get_run(&run).await.unwrap().data;
         assert_eq!(data.tags.iter().find(|t| t.key == "t"), Some(&kv("t", "8")));

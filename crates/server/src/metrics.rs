@@ -38,7 +38,7 @@ pub async fn get_history(State(state): State<AppState>, fields: Fields) -> ApiRe
         .get_metric_history(&run_id, &key, max_results, token.as_deref())
         .await?;
     Ok(history_page(
-        &page.key,
+        &key,
         &page.points,
         page.next_page_token.as_deref(),
     ))

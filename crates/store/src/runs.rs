@@ -513,29 +513,38 @@ impl Store {
                 })
                 .await;
         }
-        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        if let Some(name) = run_name.filter(|n| !n.is_empty()) {
-            active_run(&mut tx, run_id).await?;
-            upsert_tag(&mut tx, run_id, &KeyValue::new(RUN_NAME_TAG, name)).await?;
-        }
         // One statement checks, updates and reads the run: each statement is a round trip
         // to the database. Only when it finds no active run is the run looked at again, for
-        // MLflow's error.
-        let row = sqlx::query(AssertSqlSafe(update_run_sql()))
+        // MLflow's error. Without a new name the statement is alone and commits by itself: a
+        // transaction around it was two more round trips (`BEGIN`, `COMMIT`).
+        let update = sqlx::query(AssertSqlSafe(update_run_sql()))
             .bind(status.map(|s| s.as_str()))
             .bind(end_time)
-            .bind(run_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(db_error)?;
-        let Some(row) = row else {
+            .bind(run_id);
+        let (row, tx) = match run_name.filter(|n| !n.is_empty()) {
+            Some(name) => {
+                let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+                active_run(&mut tx, run_id).await?;
+                upsert_tag(&mut tx, run_id, &KeyValue::new(RUN_NAME_TAG, name)).await?;
+                let row = update.fetch_optional(&mut *tx).await;
+                (row, Some(tx))
+            }
+            None => (update.fetch_optional(&self.pools.write).await, None),
+        };
+        let Some(row) = row.map_err(db_error)? else {
+            let mut tx = match tx {
+                Some(tx) => tx,
+                None => self.pools.begin_write().await.map_err(db_error)?,
+            };
             active_run(&mut tx, run_id).await?;
             return Err(Error::internal(format!(
                 "run {run_id} changed while updating it"
             )));
         };
         let info = rows::run_info(&row)?;
-        tx.commit().await.map_err(db_error)?;
+        if let Some(tx) = tx {
+            tx.commit().await.map_err(db_error)?;
+        }
         Ok(info)
     }
 

@@ -231,7 +231,7 @@ fn slots(ids: &[String]) -> HashMap<&str, usize> {
 
 /// [`RUN_DATA`] through rusqlite (see [`crate::sqlite_direct`]): each row with its run's
 /// position in `ids`. The run is found by the id the row holds, borrowed: a copy of it per
-/// row was 5,000 allocations for a page of 100 searched runs.
+/// row was about 5,000 allocations for a page of 100 searched runs.
 fn sqlite_run_data(
     conn: &rusqlite::Connection,
     ids: &[String],
@@ -363,8 +363,8 @@ pub(crate) async fn load_runs(
         " ORDER BY i.destination_id, d.name, d.digest",
         &ids,
         |row| {
-            let run: String = row.try_get("destination_id").map_err(db_error)?;
-            if let Some(&i) = index.get(run.as_str()) {
+            let run: &str = row.try_get("destination_id").map_err(db_error)?;
+            if let Some(&i) = index.get(run) {
                 let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
                 let slot = runs[i].inputs.dataset_inputs.len();
                 input_slots.insert(input_uuid, (i, slot));
@@ -414,8 +414,8 @@ pub(crate) async fn load_runs(
         " ORDER BY step, destination_id",
         &ids,
         |row| {
-            let run: String = row.try_get("source_id").map_err(db_error)?;
-            if let Some(&i) = index.get(run.as_str()) {
+            let run: &str = row.try_get("source_id").map_err(db_error)?;
+            if let Some(&i) = index.get(run) {
                 let model_id: String = row.try_get("destination_id").map_err(db_error)?;
                 let source_type: String = row.try_get("source_type").map_err(db_error)?;
                 if source_type == "RUN_OUTPUT" {

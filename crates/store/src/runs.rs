@@ -513,10 +513,11 @@ impl Store {
                 })
                 .await;
         }
-        // One statement checks, updates and reads the run: each statement is a round trip
-        // to the database. Only when it finds no active run is the run looked at again, for
-        // MLflow's error. Without a new name the statement is alone and commits by itself: a
-        // transaction around it was two more round trips (`BEGIN`, `COMMIT`).
+        // PostgreSQL (SQLite always has the writer above). One statement checks, updates and
+        // reads the run: each statement is a round trip to the database. Only when it finds no
+        // active run is the run looked at again, for MLflow's error. Without a new name the
+        // statement is alone and commits by itself: a transaction around it was two more round
+        // trips (`BEGIN`, `COMMIT`).
         let update = sqlx::query(AssertSqlSafe(update_run_sql()))
             .bind(status.map(|s| s.as_str()))
             .bind(end_time)

@@ -292,6 +292,16 @@ pub(crate) fn key_value_rows<'a>(
     run_id: &str,
 ) -> SqlBuilder {
     let mut qb = SqlBuilder::for_backend(backend, insert_columns);
+    push_key_value_rows(&mut qb, items, run_id);
+    qb
+}
+
+/// Appends `VALUES (key, value, run), ...` for a run's params or tags.
+fn push_key_value_rows<'a>(
+    qb: &mut SqlBuilder,
+    items: impl IntoIterator<Item = &'a KeyValue>,
+    run_id: &str,
+) {
     qb.push_values(items, |row, item| {
         row.push_bind(item.key.clone())
             .sep()
@@ -299,7 +309,6 @@ pub(crate) fn key_value_rows<'a>(
             .sep()
             .push_bind(run_id.to_string());
     });
-    qb
 }
 
 const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, source_type, source_name, \
@@ -427,24 +436,26 @@ impl Store {
                 })
                 .await?;
         } else {
-            let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-            sqlx::query(INSERT_RUN)
-                .bind(&run_id)
-                .bind(&run_name)
-                .bind(new.user_id)
+            // PostgreSQL: one statement for the run and its tags (there is always the name
+            // tag), which commits by itself. Each statement is a round trip to the database,
+            // and a transaction around two of them was two more. The run's values are bound
+            // first, as `INSERT_RUN`'s `$1` to `$6`; the tags' foreign key is checked at the
+            // end of the statement, when the run is there.
+            let mut qb = SqlBuilder::for_backend(
+                self.pools.backend,
+                format!("WITH run AS ({INSERT_RUN}) {INSERT_TAG_COLUMNS}"),
+            );
+            qb.bind(run_id.clone())
+                .bind(run_name.clone())
+                .bind(new.user_id.to_string())
                 .bind(start_time)
-                .bind(&artifact_uri)
-                .bind(experiment_id)
-                .execute(&mut *tx)
+                .bind(artifact_uri.clone())
+                .bind(experiment_id);
+            push_key_value_rows(&mut qb, &tags, &run_id);
+            qb.build()
+                .execute(&self.pools.write)
                 .await
                 .map_err(db_error)?;
-            // One statement for all tags: each statement is a round trip to the database.
-            key_value_rows(self.pools.backend, INSERT_TAG_COLUMNS, &tags, &run_id)
-                .build()
-                .execute(&mut *tx)
-                .await
-                .map_err(db_error)?;
-            tx.commit().await.map_err(db_error)?;
         }
         Ok(new_run(
             run_id,

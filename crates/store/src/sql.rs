@@ -85,6 +85,17 @@ impl SqlBuilder {
         format!("${}", self.count)
     }
 
+    /// Binds `value` to the next placeholder number without writing one, for SQL text that
+    /// already holds its `$n` placeholders in bind order.
+    pub(crate) fn bind<T>(&mut self, value: T) -> &mut Self
+    where
+        T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
+    {
+        let _ = self.args.add(value);
+        self.count += 1;
+        self
+    }
+
     /// Appends `$a, $b, ...` binding each item.
     pub(crate) fn push_bind_list<T, I>(&mut self, items: I) -> &mut Self
     where

@@ -155,11 +155,7 @@ pub(crate) async fn attach_experiment_tags(
         .iter()
         .map(|e| e.experiment_id.clone())
         .collect();
-    let index: HashMap<String, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), i))
-        .collect();
+    let index = slots(&ids);
     let mut tags: Vec<Vec<KeyValue>> = vec![Vec::new(); experiments.len()];
     // Experiment ids are integers in the table; compare their text so one bind type serves
     // both engines.
@@ -172,7 +168,7 @@ pub(crate) async fn attach_experiment_tags(
         qb.push(") ORDER BY \"key\"");
         for row in qb.build().fetch_all(pool).await.map_err(db_error)? {
             let id: i64 = row.try_get("experiment_id").map_err(db_error)?;
-            if let Some(&i) = index.get(&id.to_string()) {
+            if let Some(&i) = index.get(id.to_string().as_str()) {
                 tags[i].push(KeyValue {
                     key: row.try_get("key").map_err(db_error)?,
                     value: row
@@ -221,7 +217,7 @@ const RUN_DATA: [(DataKind, &str); 3] = [
     ),
 ];
 
-/// Positions of runs in a page, by run id.
+/// Positions of entities in a page, by id.
 fn slots(ids: &[String]) -> HashMap<&str, usize> {
     ids.iter()
         .enumerate()
@@ -283,6 +279,7 @@ pub(crate) async fn load_runs(
     infos: Vec<RunInfo>,
 ) -> Result<Vec<Run>> {
     let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
+    let index = slots(&ids);
     let mut runs: Vec<Run> = infos
         .into_iter()
         .map(|info| Run {
@@ -302,12 +299,11 @@ pub(crate) async fn load_runs(
             reader.read(move |conn| sqlite_run_data(conn, &ids)).await?
         }
         None => {
-            let slots = slots(&ids);
             let mut data = Vec::new();
             for (kind, sql) in RUN_DATA {
                 for_each_in_chunks(pool, sql, "", &ids, |row| {
                     let run: &str = row.try_get("run_uuid").map_err(db_error)?;
-                    let Some(&slot) = slots.get(run) else {
+                    let Some(&slot) = index.get(run) else {
                         return Ok(());
                     };
                     let item = match kind {
@@ -343,7 +339,6 @@ pub(crate) async fn load_runs(
             DataRow::Tag(kv) => target.tags.push(kv),
         }
     }
-    let index = slots(&ids);
     for run in &mut runs {
         if run.info.run_name.is_empty()
             && let Some(tag) = run.data.tags.iter().find(|t| t.key == RUN_NAME_TAG)

@@ -58,10 +58,7 @@ impl SqlBuilder {
     where
         T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
     {
-        // Encoding into `Any` only copies the value into a buffer; it cannot fail for the
-        // scalar types the store binds.
-        let _ = self.args.add(value);
-        self.count += 1;
+        self.bind(value);
         if self.positional {
             self.sql.push('?');
             return self;
@@ -80,8 +77,7 @@ impl SqlBuilder {
             !self.positional,
             "placeholder_for needs numbered placeholders"
         );
-        let _ = self.args.add(value);
-        self.count += 1;
+        self.bind(value);
         format!("${}", self.count)
     }
 
@@ -91,6 +87,8 @@ impl SqlBuilder {
     where
         T: for<'q> Encode<'q, Any> + Type<Any> + Send + 'static,
     {
+        // Encoding into `Any` only copies the value into a buffer; it cannot fail for the
+        // scalar types the store binds.
         let _ = self.args.add(value);
         self.count += 1;
         self

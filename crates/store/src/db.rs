@@ -4,13 +4,16 @@
 //! placeholders that SQLite and PostgreSQL both accept. [`Backend`] records the engine for the
 //! few statements whose SQL differs.
 
+use std::ops::{Deref, DerefMut};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, AssertSqlSafe, ConnectOptions, Executor};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, ConnectOptions, Executor};
+use tokio::sync::OwnedMutexGuard;
 
 /// The database engine behind a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,16 +129,24 @@ impl StatsClock {
 
 /// The pools of one store.
 ///
-/// SQLite allows one writer at a time; giving it exactly one write connection (and opening
-/// every write transaction with `BEGIN IMMEDIATE`) turns concurrent writers into a queue
-/// instead of `database is locked` errors, while reads proceed in parallel under WAL.
-/// PostgreSQL uses one pool for both.
+/// SQLite allows one writer at a time. The process queues its writers on one lock (taken by
+/// [`Pools::write`], [`Pools::begin_write`] and the rusqlite writer of
+/// [`crate::sqlite_direct`]) and opens every write transaction with `BEGIN IMMEDIATE`, so
+/// that concurrent writers wait their turn instead of meeting `database is locked`, while
+/// reads proceed in parallel under WAL. PostgreSQL uses one pool for both and no lock.
 #[derive(Debug, Clone)]
 pub struct Pools {
     /// Engine.
     pub backend: Backend,
-    /// Connections for write transactions.
-    pub write: AnyPool,
+    /// Connections for writes; taken through [`Pools::write`] or [`Pools::begin_write`], which
+    /// hold the write lock on SQLite.
+    pub(crate) write_pool: AnyPool,
+    /// The write lock, taken on SQLite only. A `tokio` mutex, which queues its waiters in
+    /// order, so that a write on sqlx's path is not starved by a stream of group commits. It
+    /// used to be sqlx's single write connection itself, but sqlx pings a connection on its
+    /// worker thread each time it returns to the pool: two thread switches per write of the
+    /// rusqlite writer, which only held it.
+    pub(crate) write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Connections for reads.
     pub read: AnyPool,
     /// SQLite: when the statistics changed, so that older connections are retired.
@@ -243,9 +254,10 @@ impl Pools {
         .map_err(connect_err)?;
         Ok(Pools {
             backend: Backend::Sqlite,
-            write,
+            write_pool: write,
             read,
             stats,
+            write_lock: Arc::default(),
         })
     }
 
@@ -263,20 +275,89 @@ impl Pools {
             .map_err(connect_err)?;
         Ok(Pools {
             backend: Backend::Postgres,
-            write: pool.clone(),
+            write_pool: pool.clone(),
             read: pool,
             stats: StatsClock::default(),
+            write_lock: Arc::default(),
         })
     }
 
-    /// Begins a write transaction. On SQLite it takes the write lock at once, so that a
-    /// transaction that reads before it writes cannot fail when another process wrote in
-    /// between (SQLite does not wait on `busy_timeout` for that upgrade).
-    pub async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    /// Takes the process's write lock (SQLite), first in line behind the writers already
+    /// waiting.
+    async fn lock_writes(&self) -> Option<OwnedMutexGuard<()>> {
         match self.backend {
-            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.write.begin().await,
+            Backend::Sqlite => Some(Arc::clone(&self.write_lock).lock_owned().await),
+            Backend::Postgres => None,
         }
+    }
+
+    /// A write connection, holding the write lock on SQLite until it is dropped; for writes of
+    /// single statements.
+    pub(crate) async fn write(&self) -> sqlx::Result<WriteConn> {
+        let lock = self.lock_writes().await;
+        Ok(WriteConn {
+            conn: self.write_pool.acquire().await?,
+            _lock: lock,
+        })
+    }
+
+    /// Begins a write transaction. On SQLite it holds the write lock until the transaction
+    /// ends and takes SQLite's at once, so that a transaction that reads before it writes
+    /// cannot fail when another process wrote in between (SQLite does not wait on
+    /// `busy_timeout` for that upgrade).
+    pub async fn begin_write(&self) -> sqlx::Result<WriteTx> {
+        let lock = self.lock_writes().await;
+        let tx = match self.backend {
+            Backend::Sqlite => self.write_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write_pool.begin().await?,
+        };
+        Ok(WriteTx { tx, _lock: lock })
+    }
+}
+
+/// A write connection and, on SQLite, the write lock (see [`Pools::write`]).
+pub(crate) struct WriteConn {
+    conn: PoolConnection<Any>,
+    _lock: Option<OwnedMutexGuard<()>>,
+}
+
+impl Deref for WriteConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
+
+/// A write transaction and, on SQLite, the write lock (see [`Pools::begin_write`]). Dropped
+/// without [`WriteTx::commit`], it rolls back as sqlx's transactions do.
+pub struct WriteTx {
+    tx: sqlx::Transaction<'static, Any>,
+    _lock: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// Commits, then lets the next writer in.
+    pub async fn commit(self) -> sqlx::Result<()> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = sqlx::Transaction<'static, Any>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
     }
 }
 

@@ -25,7 +25,7 @@ impl Store {
         )
         .bind(append_to_uri_path(&self.default_artifact_root, &["0"]))
         .bind(now)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -49,7 +49,7 @@ impl Store {
         // so ids stay dense as on SQLite; the unique constraint still decides races.
         let taken = sqlx::query("SELECT 1 FROM experiments WHERE name = $1")
             .bind(name)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(db_error)?;
         if taken.is_some() {
@@ -63,7 +63,7 @@ impl Store {
         .bind(name)
         .bind(artifact_location.filter(|l| !l.is_empty()))
         .bind(now)
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut **tx)
         .await;
         let id: i64 = match inserted {
             Ok(row) => row.try_get(0).map_err(db_error)?,
@@ -77,7 +77,7 @@ impl Store {
                     &[&id.to_string()],
                 ))
                 .bind(id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
         }
@@ -89,7 +89,7 @@ impl Store {
             .bind(&tag.key)
             .bind(&tag.value)
             .bind(id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
@@ -176,7 +176,7 @@ impl Store {
         .bind(to.as_str())
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         let deleted_time = (to == LifecycleStage::Deleted).then_some(now);
@@ -186,7 +186,7 @@ impl Store {
         .bind(to.as_str())
         .bind(deleted_time)
         .bind(id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         tx.commit().await.map_err(db_error)
@@ -208,7 +208,7 @@ impl Store {
         .bind(new_name)
         .bind(now_ms())
         .bind(experiment.experiment_id.parse::<i64>().unwrap_or_default())
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await;
         match result {
             Ok(_) => Ok(()),
@@ -242,7 +242,7 @@ impl Store {
         .bind(key)
         .bind(value)
         .bind(experiment.experiment_id.parse::<i64>().unwrap_or_default())
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -255,7 +255,7 @@ impl Store {
             sqlx::query("DELETE FROM experiment_tags WHERE experiment_id = $1 AND \"key\" = $2")
                 .bind(experiment.experiment_id.parse::<i64>().unwrap_or_default())
                 .bind(key)
-                .execute(&self.pools.write)
+                .execute(&mut *self.pools.write().await.map_err(db_error)?)
                 .await
                 .map_err(db_error)?;
         if deleted.rows_affected() == 0 {

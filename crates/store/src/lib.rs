@@ -15,13 +15,14 @@
 //! - **Except where sqlx's SQLite driver is the cost.** It hands every statement and row to a
 //!   worker thread and back, so on SQLite the reads that return many rows (histories, runs'
 //!   data) and the frequent small write transactions (logging, creating and ending runs) go
-//!   through rusqlite on a blocking thread instead (`sqlite_direct`). The same suite covers
+//!   through rusqlite on threads of their own instead (`sqlite_direct`). The same suite covers
 //!   both paths.
 //! - **Side indexes.** Trackway adds indexes of its own beside MLflow's tables for histories
 //!   and searches (`side`), and keeps SQLite's planner statistics fresh
 //!   ([`Store::maintain`]).
-//! - **Writers queue, readers don't.** SQLite gets one write connection and a read pool in WAL
-//!   mode, so concurrent clients never see "database is locked"; PostgreSQL gets one pool.
+//! - **Writers queue, readers don't.** SQLite's writers take one lock in the process and
+//!   readers use a pool in WAL mode, so concurrent clients never see "database is locked";
+//!   PostgreSQL gets one pool.
 //! - **No state in the process.** Everything lives in the database, so several server
 //!   processes on one PostgreSQL database behave as one service.
 //!
@@ -43,6 +44,7 @@ mod sql;
 mod sqlite_direct;
 pub mod uri;
 
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use trackway_core::{Error, ErrorCode};
@@ -61,9 +63,9 @@ pub use schema::{MLFLOW_SCHEMA_VERSION, SCHEMA_REVISION, SchemaState};
 pub struct Store {
     pools: db::Pools,
     /// SQLite only: the reads that return many rows (see [`sqlite_direct`]).
-    reader: Option<std::sync::Arc<sqlite_direct::SqliteReader>>,
+    reader: Option<Arc<sqlite_direct::SqliteReader>>,
     /// SQLite only: the frequent small write transactions (see [`sqlite_direct`]).
-    writer: Option<std::sync::Arc<sqlite_direct::SqliteWriter>>,
+    writer: Option<Arc<sqlite_direct::SqliteWriter>>,
     default_artifact_root: String,
     schema_state: SchemaState,
 }
@@ -93,9 +95,15 @@ impl Store {
                     path.clone(),
                     pools.stats.clone(),
                 )),
-                Some(sqlite_direct::SqliteWriter::new(
-                    path.clone(),
-                    pools.stats.clone(),
+                Some(Arc::new(
+                    sqlite_direct::SqliteWriter::new(
+                        path.clone(),
+                        pools.stats.clone(),
+                        Arc::clone(&pools.write_lock),
+                    )
+                    .map_err(|e| {
+                        OpenError::Schema(format!("cannot start the SQLite writer: {e}"))
+                    })?,
                 )),
             ),
             DatabaseUri::Postgres(_) => (None, None),
@@ -157,7 +165,7 @@ impl Store {
         if let Err(e) = side::refresh_statistics(&self.pools).await {
             tracing::warn!("planner statistics were not refreshed before closing: {e}");
         }
-        self.pools.write.close().await;
+        self.pools.write_pool.close().await;
         self.pools.read.close().await;
         if let Some(writer) = &self.writer
             && let Err(e) = writer.close().await

@@ -195,7 +195,7 @@ impl Store {
         .bind(LoggedModelStatus::Pending.to_int())
         .bind(new.model_type)
         .bind(new.source_run_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         for (table, key_col, value_col, items) in [
@@ -217,7 +217,7 @@ impl Store {
                 .bind(experiment_id)
                 .bind(&kv.key)
                 .bind(&kv.value)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
             }
@@ -270,7 +270,7 @@ impl Store {
             .bind(status.to_int())
             .bind(now_ms())
             .bind(model_id)
-            .execute(&self.pools.write)
+            .execute(&mut *self.pools.write().await.map_err(db_error)?)
             .await
             .map_err(db_error)?;
         self.get_logged_model(model_id, true).await
@@ -285,7 +285,7 @@ impl Store {
         )
         .bind(now_ms())
         .bind(model_id)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -305,7 +305,7 @@ impl Store {
             .bind(experiment_id)
             .bind(&tag.key)
             .bind(&tag.value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
@@ -319,7 +319,7 @@ impl Store {
             sqlx::query("DELETE FROM logged_model_tags WHERE model_id = $1 AND tag_key = $2")
                 .bind(model_id)
                 .bind(key)
-                .execute(&self.pools.write)
+                .execute(&mut *self.pools.write().await.map_err(db_error)?)
                 .await
                 .map_err(db_error)?;
         if deleted.rows_affected() == 0 {
@@ -345,7 +345,7 @@ impl Store {
             .bind(experiment_id)
             .bind(&param.key)
             .bind(&param.value)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
             if inserted.rows_affected() == 0 {

@@ -421,9 +421,7 @@ impl Store {
         if let Some(writer) = &self.writer {
             let run_id = run_id.to_string();
             return writer
-                .write(&self.pools.write, move |tx| {
-                    log_direct(tx, &run_id, &[], &[param], &[], ParamMessage::Single)
-                })
+                .write(move |tx| log_direct(tx, &run_id, &[], &[param], &[], ParamMessage::Single))
                 .await;
         }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
@@ -443,9 +441,7 @@ impl Store {
         {
             let (run_id, metric) = (run_id.to_string(), metric.clone());
             return writer
-                .write(&self.pools.write, move |tx| {
-                    log_direct(tx, &run_id, &[metric], &[], &[], ParamMessage::Batch)
-                })
+                .write(move |tx| log_direct(tx, &run_id, &[metric], &[], &[], ParamMessage::Batch))
                 .await;
         }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
@@ -491,7 +487,7 @@ impl Store {
         {
             let (run_id, metrics) = (run_id.to_string(), metrics.to_vec());
             return writer
-                .write(&self.pools.write, move |tx| {
+                .write(move |tx| {
                     log_direct(tx, &run_id, &metrics, &params, &tags, ParamMessage::Batch)
                 })
                 .await;
@@ -545,7 +541,7 @@ impl Store {
             .bind(&d.source)
             .bind(d.schema.as_deref())
             .bind(d.profile.as_deref())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
             let dataset_uuid: String = sqlx::query(
@@ -555,7 +551,7 @@ impl Store {
             .bind(run.experiment_id)
             .bind(&d.name)
             .bind(&d.digest)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await
             .map_err(db_error)?
             .try_get(0)
@@ -569,7 +565,7 @@ impl Store {
             .bind(&input_uuid)
             .bind(&dataset_uuid)
             .bind(run_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
             if linked.rows_affected() == 0 {
@@ -583,7 +579,7 @@ impl Store {
                 .bind(&input_uuid)
                 .bind(&tag.key)
                 .bind(&tag.value)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
             }
@@ -597,7 +593,7 @@ impl Store {
             .bind(uuid::Uuid::new_v4().simple().to_string())
             .bind(run_id)
             .bind(model_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
@@ -619,7 +615,7 @@ impl Store {
             .bind(run_id)
             .bind(model_id)
             .bind(*step)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }

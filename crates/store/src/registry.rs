@@ -232,7 +232,7 @@ impl Store {
         .bind(name)
         .bind(now)
         .bind(description)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         if let Err(e) = inserted {
             if !is_unique_violation(&e) {
@@ -266,7 +266,7 @@ impl Store {
                 .bind(&tag.key)
                 .bind(&tag.value)
                 .bind(name)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
         }
@@ -416,7 +416,7 @@ impl Store {
         .bind(description)
         .bind(now_ms())
         .bind(name)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         self.get_registered_model(name).await
@@ -442,7 +442,7 @@ impl Store {
         .bind(new_name)
         .bind(now)
         .bind(name)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| {
             if is_unique_violation(&e) {
@@ -457,7 +457,7 @@ impl Store {
         sqlx::query("UPDATE model_versions SET last_updated_time = $1 WHERE name = $2")
             .bind(now)
             .bind(new_name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
@@ -479,7 +479,7 @@ impl Store {
                 "DELETE FROM {table} WHERE name = $1"
             )))
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
@@ -617,7 +617,7 @@ impl Store {
         .bind(&tag.key)
         .bind(&tag.value)
         .bind(name)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -631,7 +631,7 @@ impl Store {
         sqlx::query("DELETE FROM registered_model_tags WHERE name = $1 AND key = $2")
             .bind(name)
             .bind(key)
-            .execute(&self.pools.write)
+            .execute(&mut *self.pools.write().await.map_err(db_error)?)
             .await
             .map_err(db_error)?;
         Ok(())
@@ -675,7 +675,7 @@ impl Store {
             sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
                 .bind(now)
                 .bind(new.name)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
         if touched.rows_affected() == 0 {
@@ -684,7 +684,7 @@ impl Store {
         let max: Option<i64> =
             sqlx::query_scalar("SELECT MAX(version) FROM model_versions WHERE name = $1")
                 .bind(new.name)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut **tx)
                 .await
                 .map_err(db_error)?;
         let version = max.unwrap_or(0) + 1;
@@ -701,7 +701,7 @@ impl Store {
         .bind(new.run_id)
         .bind(new.run_link)
         .bind(new.storage_location.unwrap_or(new.source))
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await;
         match inserted {
             Err(e) if is_unique_violation(&e) => return Err(InsertError::Conflict),
@@ -716,7 +716,7 @@ impl Store {
             .bind(&tag.value)
             .bind(new.name)
             .bind(version)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
@@ -780,7 +780,7 @@ impl Store {
         .bind(now_ms())
         .bind(name)
         .bind(number)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         self.get_model_version(name, version).await
@@ -817,7 +817,7 @@ impl Store {
         .bind(now)
         .bind(name)
         .bind(number)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         if moved.rows_affected() == 0 {
@@ -834,14 +834,14 @@ impl Store {
             .bind(name)
             .bind(number)
             .bind(target.as_str())
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         }
         sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
             .bind(now)
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)?;
@@ -859,7 +859,7 @@ impl Store {
         sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND version = $2")
             .bind(name)
             .bind(number)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         sqlx::query(AssertSqlSafe(format!(
@@ -872,13 +872,13 @@ impl Store {
         .bind(now)
         .bind(name)
         .bind(number)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(db_error)?;
         sqlx::query("UPDATE registered_models SET last_updated_time = $1 WHERE name = $2")
             .bind(now)
             .bind(name)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         tx.commit().await.map_err(db_error)
@@ -1004,7 +1004,7 @@ impl Store {
         .bind(&tag.value)
         .bind(name)
         .bind(number)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -1025,7 +1025,7 @@ impl Store {
             .bind(name)
             .bind(number)
             .bind(key)
-            .execute(&self.pools.write)
+            .execute(&mut *self.pools.write().await.map_err(db_error)?)
             .await
             .map_err(db_error)?;
         Ok(())
@@ -1050,7 +1050,7 @@ impl Store {
         .bind(alias)
         .bind(number)
         .bind(name)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         Ok(())
@@ -1064,7 +1064,7 @@ impl Store {
         sqlx::query("DELETE FROM registered_model_aliases WHERE name = $1 AND alias = $2")
             .bind(name)
             .bind(alias)
-            .execute(&self.pools.write)
+            .execute(&mut *self.pools.write().await.map_err(db_error)?)
             .await
             .map_err(db_error)?;
         Ok(())

@@ -420,7 +420,7 @@ impl Store {
             );
             let run_tags = tags.clone();
             writer
-                .write(&self.pools.write, move |tx| {
+                .write(move |tx| {
                     let e = crate::sqlite_direct::direct_error;
                     // `$n` placeholders are numbered in order, so rusqlite binds them by
                     // position as sqlx does.
@@ -453,7 +453,7 @@ impl Store {
                 .bind(experiment_id);
             push_key_value_rows(&mut qb, &tags, &run_id);
             qb.build()
-                .execute(&self.pools.write)
+                .execute(&mut *self.pools.write().await.map_err(db_error)?)
                 .await
                 .map_err(db_error)?;
         }
@@ -500,7 +500,7 @@ impl Store {
             let name = run_name.filter(|n| !n.is_empty()).map(str::to_string);
             let status = status.map(|s| s.as_str());
             return writer
-                .write(&self.pools.write, move |tx| {
+                .write(move |tx| {
                     let e = crate::sqlite_direct::direct_error;
                     if let Some(name) = name {
                         direct_active_run(tx, &run_id)?;
@@ -538,10 +538,15 @@ impl Store {
                 let mut tx = self.pools.begin_write().await.map_err(db_error)?;
                 active_run(&mut tx, run_id).await?;
                 upsert_tag(&mut tx, run_id, &KeyValue::new(RUN_NAME_TAG, name)).await?;
-                let row = update.fetch_optional(&mut *tx).await;
+                let row = update.fetch_optional(&mut **tx).await;
                 (row, Some(tx))
             }
-            None => (update.fetch_optional(&self.pools.write).await, None),
+            None => (
+                update
+                    .fetch_optional(&mut *self.pools.write().await.map_err(db_error)?)
+                    .await,
+                None,
+            ),
         };
         let Some(row) = row.map_err(db_error)? else {
             let mut tx = match tx {
@@ -578,7 +583,7 @@ impl Store {
         .bind(stage.as_str())
         .bind(deleted_time)
         .bind(run_id)
-        .execute(&self.pools.write)
+        .execute(&mut *self.pools.write().await.map_err(db_error)?)
         .await
         .map_err(db_error)?;
         if updated.rows_affected() == 0 {
@@ -603,7 +608,7 @@ impl Store {
         let deleted = sqlx::query("DELETE FROM tags WHERE run_uuid = $1 AND \"key\" = $2")
             .bind(run_id)
             .bind(key)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(db_error)?;
         if deleted.rows_affected() == 0 {
@@ -691,7 +696,7 @@ impl Store {
         ] {
             sqlx::query(statement)
                 .bind(run_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(db_error)?;
         }

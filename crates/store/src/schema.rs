@@ -40,7 +40,7 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
     if pools.backend == Backend::Postgres {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(SCHEMA_LOCK_KEY)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await
             .map_err(schema_err)?;
     }
@@ -54,7 +54,7 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
         }
     };
     let tables: Vec<String> = sqlx::query(tables_sql)
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await
         .map_err(schema_err)?
         .iter()
@@ -63,7 +63,7 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
 
     if tables.iter().any(|t| t == "alembic_version") {
         let revision: Option<String> = sqlx::query("SELECT version_num FROM alembic_version")
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(schema_err)?
             .map(|row| row.get(0));
@@ -96,7 +96,7 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
         Backend::Postgres => POSTGRES_SCHEMA,
     };
     sqlx::raw_sql(script)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| OpenError::Schema(format!("cannot create MLflow's schema: {e}")))?;
     crate::side::create_with_schema(&mut tx, pools.backend)

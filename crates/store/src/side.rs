@@ -101,14 +101,14 @@ pub(crate) async fn create_with_schema(
     Ok(())
 }
 
-/// Creates the side indexes an existing database lacks. On SQLite the single write
-/// connection builds them, so writers queue behind the build; PostgreSQL builds them
+/// Creates the side indexes an existing database lacks. On SQLite the build holds the write
+/// lock, so writers queue behind it; PostgreSQL builds them
 /// `CONCURRENTLY`, which must run outside a transaction.
 pub(crate) async fn create_missing(pools: &crate::db::Pools) -> sqlx::Result<()> {
     let concurrently = pools.backend == Backend::Postgres;
     for sql in statements(pools.backend, concurrently) {
         sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&pools.write)
+            .execute(&mut *pools.write().await?)
             .await?;
     }
     Ok(())
@@ -156,7 +156,7 @@ pub(crate) async fn refresh_statistics(pools: &crate::db::Pools) -> sqlx::Result
         }
     };
     sqlx::raw_sql(AssertSqlSafe(sql))
-        .execute(&pools.write)
+        .execute(&mut *pools.write().await?)
         .await?;
     pools.stats.refreshed();
     Ok(())

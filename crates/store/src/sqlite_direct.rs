@@ -11,10 +11,10 @@
 //! - [`SqliteReader`] runs the reads that return many rows through rusqlite on tokio's
 //!   blocking threads, at about 0.1 µs a row;
 //! - [`SqliteWriter`] runs the writes of the hot paths (logging metrics, params and tags;
-//!   creating and updating runs) on a blocking thread, and commits the writes that arrive
+//!   creating and updating runs) on a thread of its own, and commits the writes that arrive
 //!   together as one transaction (group commit, each write in its own savepoint). It takes
-//!   sqlx's single write connection first and holds it, unused, as the write lock, so writers
-//!   of both kinds still queue in the process instead of meeting SQLite's `database is locked`.
+//!   the process's write lock for each group, as sqlx's writes do, so writers of both kinds
+//!   queue in the process instead of meeting SQLite's `database is locked`.
 //! - [`checkpoint`] copies the WAL into the database file on a task of its own, instead of
 //!   inside the commit that happens to fill it.
 //!
@@ -22,12 +22,12 @@
 //! open the same file with the same settings. The semantics are the store's, checked by the
 //! same test suite; PostgreSQL runs the sqlx versions. Everything else stays on sqlx.
 
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Instant;
 
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
-use sqlx::AnyPool;
 use trackway_core::{Error, ErrorCode, Result};
 
 use tokio::sync::mpsc;
@@ -126,7 +126,8 @@ impl SqliteReader {
 /// long the first write in it waits for the last.
 const MAX_GROUP: usize = 64;
 
-/// One rusqlite connection for the hot write transactions, committed in groups.
+/// One rusqlite connection for the hot write transactions, on a thread of its own, committed
+/// in groups.
 ///
 /// Group commit: writes that arrive while a transaction is being written and synced wait in
 /// a queue, then all of them run in the next transaction, each inside its own savepoint, and
@@ -134,12 +135,27 @@ const MAX_GROUP: usize = 64;
 /// leaves the others in the group alone; no write is answered before its commit is on disk.
 /// A single client sees one write per group, as before; sixteen concurrent writers share a
 /// commit (its WAL sync and its thread hand-overs) instead of queueing for one each.
+///
+/// The thread is the writer's own rather than tokio's blocking pool, so that a write costs two
+/// thread switches (the caller wakes the writer, the writer wakes the caller). Through a task
+/// that took the write lock and ran each group with `spawn_blocking`, it cost about six.
 pub(crate) struct SqliteWriter {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// What the writer's thread and its callers share.
+struct Shared {
     path: PathBuf,
     /// The connection and when it was opened; `None` until first used.
     conn: Mutex<Option<(Instant, Connection)>>,
     stats: StatsClock,
     queue: Mutex<Queue>,
+    /// Signalled when a write is queued while the thread waits for one.
+    queued: Condvar,
+    /// The process's write lock (see [`crate::db::Pools`]), taken per group, so that writes
+    /// on sqlx's path queue between groups instead of behind all of them.
+    write_lock: Arc<tokio::sync::Mutex<()>>,
     /// Wakes the task that checkpoints the WAL (see [`checkpoint`]).
     checkpoints: mpsc::Sender<()>,
 }
@@ -147,16 +163,19 @@ pub(crate) struct SqliteWriter {
 impl std::fmt::Debug for SqliteWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SqliteWriter")
-            .field("path", &self.path)
+            .field("path", &self.shared.path)
             .finish_non_exhaustive()
     }
 }
 
-/// Writes waiting for the next group, and whether a task is committing groups.
+/// Writes waiting for the next group, and the thread's state.
 #[derive(Default)]
 struct Queue {
     jobs: Vec<Box<dyn Job>>,
-    leading: bool,
+    /// The thread is waiting on [`Shared::queued`]; a write must wake it.
+    idle: bool,
+    /// The writer was closed or dropped: the thread ends once the queue is empty.
+    closed: bool,
 }
 
 /// A queued write, type-erased so that writes returning different things share a group.
@@ -221,19 +240,122 @@ fn in_savepoint<T>(
 }
 
 impl SqliteWriter {
-    /// A writer, and the task that checkpoints its WAL until the writer is dropped.
-    pub(crate) fn new(path: PathBuf, stats: StatsClock) -> Arc<Self> {
+    /// A writer taking `write_lock` for each group, its thread, and the task that checkpoints
+    /// its WAL; both end when the writer is closed or dropped.
+    pub(crate) fn new(
+        path: PathBuf,
+        stats: StatsClock,
+        write_lock: Arc<tokio::sync::Mutex<()>>,
+    ) -> std::io::Result<Self> {
         let (checkpoints, wake) = mpsc::channel(1);
         tokio::spawn(checkpoint(path.clone(), wake));
-        Arc::new(SqliteWriter {
+        let shared = Arc::new(Shared {
             path,
             conn: Mutex::new(None),
             stats,
             queue: Mutex::new(Queue::default()),
+            queued: Condvar::new(),
+            write_lock,
             checkpoints,
+        });
+        let thread = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn({
+                let shared = Arc::clone(&shared);
+                move || shared.serve()
+            })?;
+        Ok(SqliteWriter {
+            shared,
+            thread: Mutex::new(Some(thread)),
         })
     }
 
+    /// Runs `write` in a savepoint of the next group's transaction (`BEGIN IMMEDIATE`, under
+    /// the write lock) and answers once that transaction has committed. The write's changes
+    /// are rolled back when it returns an error.
+    pub(crate) async fn write<T, F>(&self, write: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        let wake = {
+            let mut queue = self.shared.queue();
+            if queue.closed {
+                return Err(direct_error("the SQLite writer is closed"));
+            }
+            queue.jobs.push(Box::new(Pending {
+                write: Some(write),
+                out: None,
+                done,
+            }));
+            std::mem::take(&mut queue.idle)
+        };
+        if wake {
+            self.shared.queued.notify_one();
+        }
+        outcome
+            .await
+            .map_err(|_| direct_error("the SQLite writer stopped before committing"))?
+    }
+
+    /// Tells the thread to end once the queue is empty; its handle, the first time.
+    fn stop(&self) -> Option<std::thread::JoinHandle<()>> {
+        self.shared.queue().closed = true;
+        self.shared.queued.notify_one();
+        self.thread
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Copies the whole WAL into the database file and empties it (a `TRUNCATE` checkpoint),
+    /// then closes the writer's connection; for when the server stops, after the pools are
+    /// closed. SQLite does this itself only when the last connection to the file closes, and
+    /// the readers' and the checkpoint task's connections are still open when the process
+    /// exits: the last writes then stayed in the `-wal` file, so a copy of the database file
+    /// alone, taken after the server stopped, missed them (the benchmark's seeded copy lost
+    /// its last 10,000 points that way).
+    pub(crate) async fn close(&self) -> Result<()> {
+        let (thread, shared) = (self.stop(), Arc::clone(&self.shared));
+        tokio::task::spawn_blocking(move || {
+            if let Some(thread) = thread {
+                thread
+                    .join()
+                    .map_err(|_| direct_error("the SQLite writer's thread panicked"))?;
+            }
+            let held = shared
+                .conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            let conn = match held {
+                Some((_, conn)) => conn,
+                None => shared.open().map_err(direct_error)?,
+            };
+            let busy: i64 = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
+                .map_err(direct_error)?;
+            if busy != 0 {
+                return Err(direct_error(
+                    "the WAL was not emptied: another connection is still reading or writing",
+                ));
+            }
+            Ok(())
+        })
+        .await
+        .map_err(direct_error)?
+    }
+}
+
+impl Drop for SqliteWriter {
+    fn drop(&mut self) {
+        // The thread finishes what is queued and ends; nothing waits for it here.
+        self.stop();
+    }
+}
+
+impl Shared {
     fn open(&self) -> rusqlite::Result<Connection> {
         // sqlx's writer's settings: durable commits, enforced foreign keys.
         open(
@@ -251,95 +373,46 @@ impl SqliteWriter {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Runs `write` in a savepoint of the next group's transaction (`BEGIN IMMEDIATE`, while
-    /// holding sqlx's write connection) and answers once that transaction has committed. The
-    /// write's changes are rolled back when it returns an error.
-    pub(crate) async fn write<T, F>(self: &Arc<Self>, sqlx_writer: &AnyPool, write: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>) -> Result<T> + Send + 'static,
-    {
-        let (done, outcome) = tokio::sync::oneshot::channel();
-        let lead = {
-            let mut queue = self.queue();
-            queue.jobs.push(Box::new(Pending {
-                write: Some(write),
-                out: None,
-                done,
-            }));
-            !std::mem::replace(&mut queue.leading, true)
-        };
-        if lead {
-            // A task of its own, not the caller's future: a caller that is dropped must not
-            // strand the writes queued behind it.
-            tokio::spawn(Arc::clone(self).lead(sqlx_writer.clone()));
-        }
-        outcome
-            .await
-            .map_err(|_| direct_error("the SQLite writer stopped before committing"))?
-    }
-
-    /// Commits groups until the queue is empty. The write lock is taken per group, so that
-    /// writes on sqlx's path queue between groups instead of behind all of them.
-    async fn lead(self: Arc<Self>, sqlx_writer: AnyPool) {
-        loop {
-            let write_lock = sqlx_writer.acquire().await.map_err(direct_error);
-            let this = Arc::clone(&self);
-            // A panic would lose only this group's answers: their callers see the writer stop.
-            let _ = tokio::task::spawn_blocking(move || {
-                let mut jobs: Vec<Box<dyn Job>> = {
-                    let mut queue = this.queue();
-                    let n = queue.jobs.len().min(MAX_GROUP);
-                    queue.jobs.drain(..n).collect()
-                };
-                let failure = match write_lock {
-                    Ok(_write_lock) => this.commit_group(&mut jobs).err(),
-                    Err(e) => Some(e),
-                };
+    /// The writer's thread: commits groups of queued writes until the writer is closed. The
+    /// group is taken once the lock is held, so that writes queued while it waited join it.
+    fn serve(&self) {
+        while self.wait_for_writes() {
+            let write_lock = self.write_lock.blocking_lock();
+            let mut jobs = {
+                let mut queue = self.queue();
+                let n = queue.jobs.len().min(MAX_GROUP);
+                queue.jobs.drain(..n).collect::<Vec<_>>()
+            };
+            // A panic in a write loses only its group's answers: dropped unanswered, their
+            // callers see the writer stop. The connection's mutex is then poisoned, and
+            // `commit_group` starts over on a new connection.
+            let committed =
+                std::panic::catch_unwind(AssertUnwindSafe(|| self.commit_group(&mut jobs)));
+            drop(write_lock);
+            if let Ok(committed) = committed {
+                let failure = committed.err();
                 for job in jobs {
                     job.finish(failure.as_ref());
                 }
-            })
-            .await;
-            let mut queue = self.queue();
-            if queue.jobs.is_empty() {
-                queue.leading = false;
-                return;
             }
         }
     }
 
-    /// Copies the whole WAL into the database file and empties it (a `TRUNCATE` checkpoint),
-    /// then closes the writer's connection; for when the server stops, after the pools are
-    /// closed. SQLite does this itself only when the last connection to the file closes, and
-    /// the readers' and the checkpoint task's connections are still open when the process
-    /// exits: the last writes then stayed in the `-wal` file, so a copy of the database file
-    /// alone, taken after the server stopped, missed them (the benchmark's seeded copy lost
-    /// its last 10,000 points that way).
-    pub(crate) async fn close(self: &Arc<Self>) -> Result<()> {
-        let this = Arc::clone(self);
-        tokio::task::spawn_blocking(move || {
-            let held = this
-                .conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            let conn = match held {
-                Some((_, conn)) => conn,
-                None => this.open().map_err(direct_error)?,
-            };
-            let busy: i64 = conn
-                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))
-                .map_err(direct_error)?;
-            if busy != 0 {
-                return Err(direct_error(
-                    "the WAL was not emptied: another connection is still reading or writing",
-                ));
+    /// Waits until a write is queued (`true`), or the writer is closed with none (`false`).
+    fn wait_for_writes(&self) -> bool {
+        let mut queue = self.queue();
+        while queue.jobs.is_empty() {
+            if queue.closed {
+                return false;
             }
-            Ok(())
-        })
-        .await
-        .map_err(direct_error)?
+            queue.idle = true;
+            queue = self
+                .queued
+                .wait(queue)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+        queue.idle = false;
+        true
     }
 
     /// Runs a group's writes in one transaction and commits it.
@@ -429,24 +502,22 @@ mod tests {
     use super::*;
     use crate::db::{DatabaseUri, Pools};
 
-    /// A writer on a new SQLite file, with the pools whose write connection is its lock; the
-    /// file lives as long as the returned directory.
+    /// A writer on a new SQLite file, with the pools whose write lock it shares; the file
+    /// lives as long as the returned directory.
     async fn new_database() -> (tempfile::TempDir, Pools, Arc<SqliteWriter>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("writer.db");
         let pools = Pools::connect(&DatabaseUri::Sqlite(path.clone()))
             .await
             .unwrap();
-        let writer = SqliteWriter::new(path, pools.stats.clone());
-        (dir, pools, writer)
+        let writer = SqliteWriter::new(path, pools.stats.clone(), Arc::clone(&pools.write_lock));
+        (dir, pools, Arc::new(writer.unwrap()))
     }
 
     /// Runs `sql` as a write of its own.
-    async fn execute(writer: &Arc<SqliteWriter>, pools: &Pools, sql: &'static str) {
+    async fn execute(writer: &SqliteWriter, sql: &'static str) {
         writer
-            .write(&pools.write, move |tx| {
-                tx.execute_batch(sql).map_err(direct_error)
-            })
+            .write(move |tx| tx.execute_batch(sql).map_err(direct_error))
             .await
             .unwrap();
     }
@@ -457,7 +528,7 @@ mod tests {
     async fn closing_leaves_every_write_in_the_database_file() {
         let (dir, pools, writer) = new_database().await;
         let path = dir.path().join("writer.db");
-        execute(&writer, &pools, "CREATE TABLE t (v INTEGER)").await;
+        execute(&writer, "CREATE TABLE t (v INTEGER)").await;
         // A reader whose snapshot predates the rows keeps the checkpoint task from copying
         // them; it then stays open, idle, like the server's pooled readers.
         let reader = open(&path, OpenFlags::SQLITE_OPEN_READ_ONLY, "", 1_000).unwrap();
@@ -465,7 +536,7 @@ mod tests {
             .execute_batch("BEGIN; SELECT count(*) FROM t;")
             .unwrap();
         writer
-            .write(&pools.write, |tx| {
+            .write(|tx| {
                 let mut insert = tx
                     .prepare_cached("INSERT INTO t VALUES (?1)")
                     .map_err(direct_error)?;
@@ -479,7 +550,7 @@ mod tests {
         tokio::time::sleep(CHECKPOINT_DELAY * 3).await;
         reader.execute_batch("COMMIT").unwrap();
 
-        pools.write.close().await;
+        pools.write_pool.close().await;
         pools.read.close().await;
         writer.close().await.unwrap();
         let copy = dir.path().join("copy.db");
@@ -523,15 +594,15 @@ mod tests {
                 .map_err(direct_error)
         };
         let failed = writer
-            .write(&pools.write, move |tx| -> Result<()> {
+            .write(move |tx| -> Result<()> {
                 create(tx)?;
                 panic!("a bug in a write")
             })
             .await
             .unwrap_err();
         assert!(failed.message.contains("stopped"), "{}", failed.message);
-        writer.write(&pools.write, create).await.unwrap();
-        pools.write.close().await;
+        writer.write(create).await.unwrap();
+        pools.write_pool.close().await;
         pools.read.close().await;
     }
 
@@ -540,15 +611,15 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_failed_write_in_a_group_is_undone_alone() {
         let (_dir, pools, writer) = new_database().await;
-        execute(&writer, &pools, "CREATE TABLE t (v INTEGER PRIMARY KEY)").await;
+        execute(&writer, "CREATE TABLE t (v INTEGER PRIMARY KEY)").await;
 
-        let lock = pools.write.acquire().await.unwrap();
+        let lock = pools.write().await.unwrap();
         let mut tasks = Vec::new();
         for (first, second) in [(10, 1), (20, 2), (30, 1), (40, 3)] {
-            let (writer, pool) = (Arc::clone(&writer), pools.write.clone());
+            let writer = Arc::clone(&writer);
             tasks.push(tokio::spawn(async move {
                 writer
-                    .write(&pool, move |tx| {
+                    .write(move |tx| {
                         let mut insert = tx
                             .prepare_cached("INSERT INTO t VALUES (?1)")
                             .map_err(direct_error)?;
@@ -560,7 +631,7 @@ mod tests {
             }));
         }
         // All four are queued behind the held lock before it is released.
-        while writer.queue().jobs.len() < 4 {
+        while writer.shared.queue().jobs.len() < 4 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         drop(lock);
@@ -574,7 +645,7 @@ mod tests {
         assert_eq!(failed, 1);
 
         let rows: Vec<i64> = writer
-            .write(&pools.write, |tx| {
+            .write(|tx| {
                 let mut select = tx
                     .prepare("SELECT v FROM t ORDER BY v")
                     .map_err(direct_error)?;
@@ -592,7 +663,7 @@ mod tests {
             1,
             "{rows:?}"
         );
-        pools.write.close().await;
+        pools.write_pool.close().await;
         pools.read.close().await;
     }
 }

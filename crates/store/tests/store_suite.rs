@@ -45,6 +45,7 @@ store_suite!(
     run_update_and_lifecycle,
     params_are_immutable,
     metrics_special_values_and_latest,
+    batch_values_are_stored_exactly,
     batch_is_atomic_and_bounded,
     batch_at_mlflow_maxima,
     run_tags,
@@ -419,6 +420,64 @@ async fn metrics_special_values_and_latest(db: &TestDb) {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+}
+
+/// A batch's points read back bit for bit: thirds, subnormals, the extremes of `f64` and of
+/// the step, non-ASCII keys, and a point repeated within the batch (stored once).
+async fn batch_values_are_stored_exactly(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let values = [
+        0.1,
+        1.0 / 3.0,
+        -0.0,
+        1e-300,
+        f64::from_bits(1), // the smallest subnormal
+        f64::EPSILON,
+        f64::MAX,
+        -f64::MAX,
+        123_456_789.123_456_79,
+        -2.5e-7,
+    ];
+    let steps = [i64::MIN, -1, 0, 1, 2, 3, 4, 5, i64::MAX, 6];
+    let keys = ["plain", "ünï/cødé", "a space: colon.dot-dash_x"];
+    let mut batch = Vec::new();
+    for (i, (value, step)) in values.iter().zip(steps).enumerate() {
+        for key in keys {
+            batch.push(metric(key, *value, 1_700_000_000_000 + i as i64, step));
+        }
+    }
+    batch.push(batch[0].clone());
+    s.log_batch(&run, &batch, &[], &[]).await.unwrap();
+    // SQLite stores a zero without its sign, as it does for MLflow.
+    let bits = |v: f64| if v == 0.0 { 0 } else { v.to_bits() };
+    for key in keys {
+        let stored = s.get_metric_history(&run, key, None, None).await.unwrap();
+        let mut got: Vec<(i64, i64, u64)> = stored
+            .points
+            .iter()
+            .map(|p| (p.step, p.timestamp, bits(p.value)))
+            .collect();
+        let mut sent: Vec<(i64, i64, u64)> = batch
+            .iter()
+            .filter(|m| m.key == key)
+            .map(|m| (m.step, m.timestamp, bits(m.value)))
+            .collect();
+        got.sort_unstable();
+        sent.sort_unstable();
+        sent.dedup();
+        assert_eq!(got, sent, "{key}");
+    }
+    let latest = s.get_run(&run).await.unwrap().data.metrics;
+    assert_eq!(latest.len(), keys.len());
+    for m in latest {
+        assert_eq!(
+            (m.step, m.value.to_bits()),
+            (i64::MAX, values[8].to_bits()),
+            "{}",
+            m.key
+        );
+    }
 }
 
 async fn batch_is_atomic_and_bounded(db: &TestDb) {

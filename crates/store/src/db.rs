@@ -334,8 +334,12 @@ impl DerefMut for WriteConn {
     }
 }
 
-/// A write transaction and, on SQLite, the write lock (see [`Pools::begin_write`]). Dropped
-/// without [`WriteTx::commit`], it rolls back as sqlx's transactions do.
+/// A write transaction and, on SQLite, the write lock (see [`Pools::begin_write`]).
+///
+/// Dropped without [`WriteTx::commit`] (an error path), it rolls back as sqlx's transactions
+/// do: on the connection's way back to its pool, in a task of sqlx's, after the lock is gone.
+/// A writer that takes the lock in between waits for that rollback in SQLite's busy handler
+/// (its first retry is after 1 ms), so the order of writes is still SQLite's to keep.
 pub struct WriteTx {
     tx: sqlx::Transaction<'static, Any>,
     _lock: Option<OwnedMutexGuard<()>>,

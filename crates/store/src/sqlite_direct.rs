@@ -137,8 +137,10 @@ const MAX_GROUP: usize = 64;
 /// commit (its WAL sync and its thread hand-overs) instead of queueing for one each.
 ///
 /// The thread is the writer's own rather than tokio's blocking pool, so that a write costs two
-/// thread switches (the caller wakes the writer, the writer wakes the caller). Through a task
-/// that took the write lock and ran each group with `spawn_blocking`, it cost about six.
+/// thread wake-ups: the caller wakes the writer, the writer wakes the caller. Before, a task
+/// took sqlx's write connection as the lock (whose return to the pool pings its worker
+/// thread) and ran each group with `spawn_blocking`: a run lifecycle's three writes made 36
+/// `futex` calls in the server (`strace -c`), now 25.
 pub(crate) struct SqliteWriter {
     shared: Arc<Shared>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -553,6 +555,8 @@ mod tests {
         pools.write_pool.close().await;
         pools.read.close().await;
         writer.close().await.unwrap();
+        let refused = writer.write(|_| Ok(())).await.unwrap_err();
+        assert!(refused.message.contains("closed"), "{}", refused.message);
         let copy = dir.path().join("copy.db");
         std::fs::copy(&path, &copy).unwrap();
         let rows: i64 = open(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE, "", 1_000)

@@ -13,7 +13,12 @@ use trackway_core::validation::{
 };
 use trackway_core::{Error, Result};
 
-use crate::runs::{active_run, key_value_rows, upsert_tags};
+use crate::db::Backend;
+use crate::rows::RUN_NAME_TAG;
+use crate::runs::{
+    INSERT_TAG_COLUMNS, RunState, TAG_CONFLICT, active_run, key_value_rows, last_per_key,
+    require_active, run_not_found, upsert_tags,
+};
 use crate::sql::SqlBuilder;
 use crate::{Store, db_error};
 
@@ -382,7 +387,15 @@ async fn insert_params(
         // Every param was new: nothing to compare, and one round trip saved.
         return Ok(Vec::new());
     }
+    param_conflicts(tx, run_id, params).await
+}
 
+/// The params whose stored value differs from the one being logged.
+async fn param_conflicts(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    params: &[KeyValue],
+) -> Result<Vec<ParamConflict>> {
     let mut qb = SqlBuilder::for_backend(
         crate::db::backend_of_transaction(tx),
         "SELECT \"key\", value FROM params WHERE run_uuid = ",
@@ -411,6 +424,103 @@ async fn insert_params(
             })
         })
         .collect())
+}
+
+/// PostgreSQL: a batch's run check, params, points, latest values and tags as one statement
+/// in the caller's transaction, so a batch is three round trips (`BEGIN`, this, `COMMIT`)
+/// instead of seven. Each write is a data-modifying CTE that PostgreSQL runs to completion,
+/// and each inserts only if the run's row says it is active, so a batch to a missing or
+/// deleted run writes nothing and gets MLflow's error from the state the statement read.
+/// Params that were already logged are compared afterwards ([`param_conflicts`]), as on the
+/// other path, so that a concurrent writer's committed value is the one compared; a conflict
+/// fails the batch and the caller's transaction rolls back everything.
+async fn write_batch_postgres(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    metrics: &[MetricSpec],
+    params: &[KeyValue],
+    tags: &[KeyValue],
+) -> Result<()> {
+    // `$1` is the run id throughout; the rows' values follow.
+    let mut qb = SqlBuilder::for_backend(
+        Backend::Postgres,
+        "WITH run AS (SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = ",
+    );
+    qb.push_bind(run_id.to_string());
+    qb.push(")");
+    let when_active = ") AS v WHERE EXISTS (SELECT 1 FROM run WHERE lifecycle_stage = 'active')";
+    if !params.is_empty() {
+        qb.push(format!(", p AS ({INSERT_PARAM_COLUMNS}SELECT * FROM ("));
+        qb.push_values(params, |row, p| {
+            row.push_bind(p.key.clone())
+                .sep()
+                .push_bind(p.value.clone())
+                .push(", $1");
+        });
+        qb.push(format!("{when_active} ON CONFLICT DO NOTHING RETURNING 1)"));
+    }
+    if !metrics.is_empty() {
+        qb.push(format!(", m AS ({INSERT_METRIC_COLUMNS}SELECT * FROM ("));
+        qb.push_values(metrics, |row, m| {
+            let s = stored(m.value);
+            row.push_bind(m.key.clone())
+                .sep()
+                .push_bind(s.value)
+                .sep()
+                .push_bind(m.timestamp)
+                .push(", $1, ")
+                .push_bind(m.step)
+                .sep()
+                .push_bind(s.is_nan);
+        });
+        // An identical point logged twice is stored once, as in MLflow.
+        qb.push(format!("{when_active} ON CONFLICT DO NOTHING)"));
+        qb.push(format!(", l AS ({INSERT_LATEST_COLUMNS}SELECT * FROM ("));
+        qb.push_values(latest_per_key(metrics), |row, (m, s)| {
+            row.push_bind(m.key.clone())
+                .sep()
+                .push_bind(s.value)
+                .sep()
+                .push_bind(m.timestamp)
+                .sep()
+                .push_bind(m.step)
+                .sep()
+                .push_bind(s.is_nan)
+                .push(", $1");
+        });
+        qb.push(format!("{when_active}{LATEST_UPSERT})"));
+    }
+    let tags = last_per_key(tags);
+    if !tags.is_empty() {
+        qb.push(format!(", t AS ({INSERT_TAG_COLUMNS}SELECT * FROM ("));
+        qb.push_values(tags, |row, t| {
+            row.push_bind(t.key.clone())
+                .sep()
+                .push_bind(t.value.clone())
+                .push(", $1");
+        });
+        qb.push(format!("{when_active}{TAG_CONFLICT})"));
+    }
+    qb.push(if params.is_empty() {
+        " SELECT lifecycle_stage, experiment_id, 0 AS inserted FROM run"
+    } else {
+        " SELECT lifecycle_stage, experiment_id, (SELECT count(*) FROM p) AS inserted FROM run"
+    });
+    let row = qb
+        .build()
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| run_not_found(run_id))?;
+    require_active(run_id, RunState::from_row(&row)?)?;
+    let inserted: i64 = row.try_get("inserted").map_err(db_error)?;
+    if inserted < params.len() as i64 {
+        let conflicts = param_conflicts(tx, run_id, params).await?;
+        if !conflicts.is_empty() {
+            return Err(ParamMessage::Batch.error(run_id, &conflicts));
+        }
+    }
+    Ok(())
 }
 
 impl Store {
@@ -493,6 +603,13 @@ impl Store {
                 .await;
         }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+        if self.pools.backend == Backend::Postgres
+            && metrics.iter().all(|m| m.model_id.is_none())
+            && !tags.iter().any(|t| t.key == RUN_NAME_TAG)
+        {
+            write_batch_postgres(&mut tx, run_id, metrics, &params, &tags).await?;
+            return tx.commit().await.map_err(db_error);
+        }
         let run = active_run(&mut tx, run_id).await?;
         let conflicts = insert_params(&mut tx, run_id, &params).await?;
         if !conflicts.is_empty() {

@@ -134,7 +134,7 @@ pub(crate) struct RunState {
 
 impl RunState {
     /// From a [`RUN_STATE`] row of either driver.
-    fn from_row(row: &impl rows::RunRow) -> Result<Self> {
+    pub(crate) fn from_row(row: &impl rows::RunRow) -> Result<Self> {
         Ok(RunState {
             lifecycle_stage: LifecycleStage::parse(
                 &row.text("lifecycle_stage")?.unwrap_or_default(),
@@ -262,13 +262,7 @@ pub(crate) async fn upsert_tags(
         }
         return Ok(());
     }
-    let mut merged: Vec<&KeyValue> = Vec::with_capacity(tags.len());
-    for tag in tags {
-        match merged.iter_mut().find(|t| t.key == tag.key) {
-            Some(slot) => *slot = tag,
-            None => merged.push(tag),
-        }
-    }
+    let merged = last_per_key(tags);
     if merged.is_empty() {
         return Ok(());
     }
@@ -281,6 +275,18 @@ pub(crate) async fn upsert_tags(
     qb.push(TAG_CONFLICT);
     qb.build().execute(&mut **tx).await.map_err(db_error)?;
     Ok(())
+}
+
+/// Each key's last tag, in the order keys first appear: one upsert may not change a row twice.
+pub(crate) fn last_per_key(tags: &[KeyValue]) -> Vec<&KeyValue> {
+    let mut merged: Vec<&KeyValue> = Vec::with_capacity(tags.len());
+    for tag in tags {
+        match merged.iter_mut().find(|t| t.key == tag.key) {
+            Some(slot) => *slot = tag,
+            None => merged.push(tag),
+        }
+    }
+    merged
 }
 
 /// `<insert_columns>VALUES (key, value, run), ...` for a run's params or tags, one statement
@@ -315,10 +321,11 @@ const INSERT_RUN: &str = "INSERT INTO runs (run_uuid, name, source_type, source_
      entry_point_name, user_id, status, start_time, end_time, source_version, lifecycle_stage, \
      artifact_uri, experiment_id, deleted_time) \
      VALUES ($1, $2, 'UNKNOWN', '', '', $3, 'RUNNING', $4, NULL, '', 'active', $5, $6, NULL)";
-const INSERT_TAG_COLUMNS: &str = "INSERT INTO tags (\"key\", value, run_uuid) ";
+pub(crate) const INSERT_TAG_COLUMNS: &str = "INSERT INTO tags (\"key\", value, run_uuid) ";
 const INSERT_TAG: &str = "INSERT INTO tags (\"key\", value, run_uuid) VALUES ($1, $2, $3)";
 /// Turns [`INSERT_TAG`] into an upsert.
-const TAG_CONFLICT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value";
+pub(crate) const TAG_CONFLICT: &str =
+    " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET value = excluded.value";
 const RENAME_RUN: &str = "UPDATE runs SET name = $1 WHERE run_uuid = $2";
 /// A run's lifecycle stage and experiment (sqlx and rusqlite both bind `$1`).
 const RUN_STATE: &str = "SELECT lifecycle_stage, experiment_id FROM runs WHERE run_uuid = $1";

@@ -47,6 +47,7 @@ store_suite!(
     metrics_special_values_and_latest,
     batch_values_are_stored_exactly,
     batch_is_atomic_and_bounded,
+    batch_to_a_deleted_or_missing_run_writes_nothing,
     batch_at_mlflow_maxima,
     run_tags,
     search_runs_filters,
@@ -537,6 +538,51 @@ async fn batch_is_atomic_and_bounded(db: &TestDb) {
     let got = s.get_run(&run).await.unwrap();
     assert_eq!(got.info.run_name, "batch-named");
     assert_eq!(got.data.metrics[0].value, 2.0);
+}
+
+/// A batch to a deleted run is refused and stores nothing, nor does one to a missing run;
+/// a tag key given twice in a batch keeps its last value.
+async fn batch_to_a_deleted_or_missing_run_writes_nothing(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    s.delete_run(&run).await.unwrap();
+    let batch = (
+        [metric("m", 1.0, 1, 0), metric("m", 2.0, 2, 1)],
+        [kv("p", "1")],
+        [kv("t", "x"), kv("t", "y")],
+    );
+    let err = s
+        .log_batch(&run, &batch.0, &batch.1, &batch.2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert!(
+        err.message.contains("must be in the 'active' state"),
+        "{}",
+        err.message
+    );
+    s.restore_run(&run).await.unwrap();
+    let data = s.get_run(&run).await.unwrap().data;
+    assert!(data.metrics.is_empty() && data.params.is_empty());
+    assert!(!data.tags.iter().any(|t| t.key == "t"), "{:?}", data.tags);
+    let history = s.get_metric_history(&run, "m", None, None).await.unwrap();
+    assert!(history.points.is_empty());
+
+    let missing = "f".repeat(32);
+    let err = s
+        .log_batch(&missing, &batch.0, &batch.1, &batch.2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+
+    s.log_batch(&run, &batch.0, &batch.1, &batch.2)
+        .await
+        .unwrap();
+    let data = s.get_run(&run).await.unwrap().data;
+    assert_eq!(data.params, vec![kv("p", "1")]);
+    assert_eq!((data.metrics[0].value, data.metrics[0].step), (2.0, 1));
+    let t: Vec<_> = data.tags.iter().filter(|t| t.key == "t").collect();
+    assert_eq!(t, vec![&kv("t", "y")]);
 }
 
 async fn batch_at_mlflow_maxima(db: &TestDb) {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 use trackway_core::entities::{Dataset, KeyValue};
 use trackway_core::validation::{
@@ -427,20 +428,16 @@ async fn param_conflicts(
 }
 
 /// PostgreSQL: a batch's run check, params, points, latest values and tags as one statement
-/// in the caller's transaction, so a batch is three round trips (`BEGIN`, this, `COMMIT`)
-/// instead of seven. Each write is a data-modifying CTE that PostgreSQL runs to completion,
-/// and each inserts only if the run's row says it is active, so a batch to a missing or
-/// deleted run writes nothing and gets MLflow's error from the state the statement read.
-/// Params that were already logged are compared afterwards ([`param_conflicts`]), as on the
-/// other path, so that a concurrent writer's committed value is the one compared; a conflict
-/// fails the batch and the caller's transaction rolls back everything.
-async fn write_batch_postgres(
-    tx: &mut Transaction<'static, Any>,
+/// (see [`Store::log_postgres`]). Each write is a data-modifying CTE, which PostgreSQL runs to
+/// completion, and each inserts only if the run's row says it is active, so a batch to a
+/// missing or deleted run writes nothing. The statement answers with the run's state and how
+/// many params it inserted; no row means no run.
+fn batch_statement(
     run_id: &str,
     metrics: &[MetricSpec],
     params: &[KeyValue],
     tags: &[KeyValue],
-) -> Result<()> {
+) -> SqlBuilder {
     // `$1` is the run id throughout; the rows' values follow.
     let mut qb = SqlBuilder::for_backend(
         Backend::Postgres,
@@ -506,24 +503,69 @@ async fn write_batch_postgres(
     } else {
         " SELECT lifecycle_stage, experiment_id, (SELECT count(*) FROM p) AS inserted FROM run"
     });
-    let row = qb
-        .build()
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| run_not_found(run_id))?;
+    qb
+}
+
+/// MLflow's error for a [`batch_statement`] answer whose run is missing or not active, else
+/// how many params the statement inserted.
+fn batch_outcome(run_id: &str, row: Option<AnyRow>) -> Result<i64> {
+    let row = row.ok_or_else(|| run_not_found(run_id))?;
     require_active(run_id, RunState::from_row(&row)?)?;
-    let inserted: i64 = row.try_get("inserted").map_err(db_error)?;
-    if inserted < params.len() as i64 {
-        let conflicts = param_conflicts(tx, run_id, params).await?;
-        if !conflicts.is_empty() {
-            return Err(ParamMessage::Batch.error(run_id, &conflicts));
-        }
-    }
-    Ok(())
+    row.try_get("inserted").map_err(db_error)
 }
 
 impl Store {
+    /// PostgreSQL: logs to a run in one [`batch_statement`]. Without params it commits by
+    /// itself: one round trip, where a transaction took five (`log-metric`) to seven
+    /// (`log-batch`). With params it runs in a transaction, and params that were already
+    /// logged are then compared ([`param_conflicts`], a statement of its own, so that a
+    /// concurrent writer's committed value is the one compared); a conflict rolls the whole
+    /// batch back. `None` when the batch needs the general path: points of logged models, or
+    /// a run name among the tags.
+    async fn log_postgres(
+        &self,
+        run_id: &str,
+        metrics: &[MetricSpec],
+        params: &[KeyValue],
+        tags: &[KeyValue],
+        message: ParamMessage,
+    ) -> Option<Result<()>> {
+        if self.pools.backend != Backend::Postgres
+            || metrics.iter().any(|m| m.model_id.is_some())
+            || tags.iter().any(|t| t.key == RUN_NAME_TAG)
+        {
+            return None;
+        }
+        let statement = batch_statement(run_id, metrics, params, tags).build();
+        Some(if params.is_empty() {
+            async {
+                let mut conn = self.pools.write().await.map_err(db_error)?;
+                let row = statement
+                    .fetch_optional(&mut *conn)
+                    .await
+                    .map_err(db_error)?;
+                batch_outcome(run_id, row).map(drop)
+            }
+            .await
+        } else {
+            async {
+                let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+                let row = statement
+                    .fetch_optional(&mut **tx)
+                    .await
+                    .map_err(db_error)?;
+                if batch_outcome(run_id, row)? < params.len() as i64 {
+                    let conflicts = param_conflicts(&mut tx, run_id, params).await?;
+                    if !conflicts.is_empty() {
+                        return Err(message.error(run_id, &conflicts));
+                    }
+                }
+                tx.commit().await.map_err(db_error)
+            }
+            .await
+        })
+    }
+
     /// Logs a param. Logging an existing key again with the same value does nothing; with
     /// another value it is refused.
     pub async fn log_param(&self, run_id: &str, key: &str, value: &str) -> Result<()> {
@@ -553,6 +595,13 @@ impl Store {
             return writer
                 .write(move |tx| log_direct(tx, &run_id, &[metric], &[], &[], ParamMessage::Batch))
                 .await;
+        }
+        let metrics = std::slice::from_ref(metric);
+        if let Some(logged) = self
+            .log_postgres(run_id, metrics, &[], &[], ParamMessage::Batch)
+            .await
+        {
+            return logged;
         }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         let run = active_run(&mut tx, run_id).await?;
@@ -602,14 +651,13 @@ impl Store {
                 })
                 .await;
         }
-        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-        if self.pools.backend == Backend::Postgres
-            && metrics.iter().all(|m| m.model_id.is_none())
-            && !tags.iter().any(|t| t.key == RUN_NAME_TAG)
+        if let Some(logged) = self
+            .log_postgres(run_id, metrics, &params, &tags, ParamMessage::Batch)
+            .await
         {
-            write_batch_postgres(&mut tx, run_id, metrics, &params, &tags).await?;
-            return tx.commit().await.map_err(db_error);
+            return logged;
         }
+        let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         let run = active_run(&mut tx, run_id).await?;
         let conflicts = insert_params(&mut tx, run_id, &params).await?;
         if !conflicts.is_empty() {

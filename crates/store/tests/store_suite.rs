@@ -540,8 +540,8 @@ async fn batch_is_atomic_and_bounded(db: &TestDb) {
     assert_eq!(got.data.metrics[0].value, 2.0);
 }
 
-/// A batch to a deleted run is refused and stores nothing, nor does one to a missing run;
-/// a tag key given twice in a batch keeps its last value.
+/// A batch or a point to a deleted run is refused and stores nothing, nor does one to a
+/// missing run; a tag key given twice in a batch keeps its last value.
 async fn batch_to_a_deleted_or_missing_run_writes_nothing(db: &TestDb) {
     let s = &db.store;
     let run = new_run(s, "0").await;
@@ -561,6 +561,14 @@ async fn batch_to_a_deleted_or_missing_run_writes_nothing(db: &TestDb) {
         "{}",
         err.message
     );
+    // Without params (on PostgreSQL a statement that commits by itself) and a single point.
+    let err = s
+        .log_batch(&run, &batch.0, &[], &batch.2)
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    let err = s.log_metric(&run, &batch.0[0]).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
     s.restore_run(&run).await.unwrap();
     let data = s.get_run(&run).await.unwrap().data;
     assert!(data.metrics.is_empty() && data.params.is_empty());
@@ -573,6 +581,8 @@ async fn batch_to_a_deleted_or_missing_run_writes_nothing(db: &TestDb) {
         .log_batch(&missing, &batch.0, &batch.1, &batch.2)
         .await
         .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    let err = s.log_metric(&missing, &batch.0[0]).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
 
     s.log_batch(&run, &batch.0, &batch.1, &batch.2)

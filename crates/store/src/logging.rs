@@ -605,14 +605,8 @@ impl Store {
         }
         let mut tx = self.pools.begin_write().await.map_err(db_error)?;
         let run = active_run(&mut tx, run_id).await?;
-        insert_metrics(&mut tx, run_id, std::slice::from_ref(metric)).await?;
-        insert_model_metrics(
-            &mut tx,
-            run_id,
-            run.experiment_id,
-            std::slice::from_ref(metric),
-        )
-        .await?;
+        insert_metrics(&mut tx, run_id, metrics).await?;
+        insert_model_metrics(&mut tx, run_id, run.experiment_id, metrics).await?;
         tx.commit().await.map_err(db_error)
     }
 

@@ -445,58 +445,51 @@ fn batch_statement(
     );
     qb.push_bind(run_id.to_string());
     qb.push(")");
-    let when_active = ") AS v WHERE EXISTS (SELECT 1 FROM run WHERE lifecycle_stage = 'active')";
     if !params.is_empty() {
-        qb.push(format!(", p AS ({INSERT_PARAM_COLUMNS}SELECT * FROM ("));
-        qb.push_values(params, |row, p| {
-            row.push_bind(p.key.clone())
-                .sep()
-                .push_bind(p.value.clone())
-                .push(", $1");
+        guarded_insert(&mut qb, "p", INSERT_PARAM_COLUMNS, |qb| {
+            push_rows_of_run(qb, params);
         });
-        qb.push(format!("{when_active} ON CONFLICT DO NOTHING RETURNING 1)"));
+        qb.push(" ON CONFLICT DO NOTHING RETURNING 1)");
     }
     if !metrics.is_empty() {
-        qb.push(format!(", m AS ({INSERT_METRIC_COLUMNS}SELECT * FROM ("));
-        qb.push_values(metrics, |row, m| {
-            let s = stored(m.value);
-            row.push_bind(m.key.clone())
-                .sep()
-                .push_bind(s.value)
-                .sep()
-                .push_bind(m.timestamp)
-                .push(", $1, ")
-                .push_bind(m.step)
-                .sep()
-                .push_bind(s.is_nan);
+        guarded_insert(&mut qb, "m", INSERT_METRIC_COLUMNS, |qb| {
+            qb.push_values(metrics, |row, m| {
+                let s = stored(m.value);
+                row.push_bind(m.key.clone())
+                    .sep()
+                    .push_bind(s.value)
+                    .sep()
+                    .push_bind(m.timestamp)
+                    .push(", $1, ")
+                    .push_bind(m.step)
+                    .sep()
+                    .push_bind(s.is_nan);
+            });
         });
         // An identical point logged twice is stored once, as in MLflow.
-        qb.push(format!("{when_active} ON CONFLICT DO NOTHING)"));
-        qb.push(format!(", l AS ({INSERT_LATEST_COLUMNS}SELECT * FROM ("));
-        qb.push_values(latest_per_key(metrics), |row, (m, s)| {
-            row.push_bind(m.key.clone())
-                .sep()
-                .push_bind(s.value)
-                .sep()
-                .push_bind(m.timestamp)
-                .sep()
-                .push_bind(m.step)
-                .sep()
-                .push_bind(s.is_nan)
-                .push(", $1");
+        qb.push(" ON CONFLICT DO NOTHING)");
+        guarded_insert(&mut qb, "l", INSERT_LATEST_COLUMNS, |qb| {
+            qb.push_values(latest_per_key(metrics), |row, (m, s)| {
+                row.push_bind(m.key.clone())
+                    .sep()
+                    .push_bind(s.value)
+                    .sep()
+                    .push_bind(m.timestamp)
+                    .sep()
+                    .push_bind(m.step)
+                    .sep()
+                    .push_bind(s.is_nan)
+                    .push(", $1");
+            });
         });
-        qb.push(format!("{when_active}{LATEST_UPSERT})"));
+        qb.push(format!("{LATEST_UPSERT})"));
     }
     let tags = last_per_key(tags);
     if !tags.is_empty() {
-        qb.push(format!(", t AS ({INSERT_TAG_COLUMNS}SELECT * FROM ("));
-        qb.push_values(tags, |row, t| {
-            row.push_bind(t.key.clone())
-                .sep()
-                .push_bind(t.value.clone())
-                .push(", $1");
+        guarded_insert(&mut qb, "t", INSERT_TAG_COLUMNS, |qb| {
+            push_rows_of_run(qb, tags);
         });
-        qb.push(format!("{when_active}{TAG_CONFLICT})"));
+        qb.push(format!("{TAG_CONFLICT})"));
     }
     qb.push(if params.is_empty() {
         " SELECT lifecycle_stage, experiment_id, 0 AS inserted FROM run"
@@ -504,6 +497,29 @@ fn batch_statement(
         " SELECT lifecycle_stage, experiment_id, (SELECT count(*) FROM p) AS inserted FROM run"
     });
     qb
+}
+
+/// Appends `, <cte> AS (<insert_columns>SELECT * FROM (VALUES ...) AS v WHERE <run is
+/// active>`, the rows from `push_rows`; the caller ends it with its conflict clause and `)`.
+fn guarded_insert(
+    qb: &mut SqlBuilder,
+    cte: &str,
+    insert_columns: &str,
+    push_rows: impl FnOnce(&mut SqlBuilder),
+) {
+    qb.push(format!(", {cte} AS ({insert_columns}SELECT * FROM ("));
+    push_rows(qb);
+    qb.push(") AS v WHERE EXISTS (SELECT 1 FROM run WHERE lifecycle_stage = 'active')");
+}
+
+/// `VALUES (key, value, $1), ...` for params or tags of the run bound as `$1`.
+fn push_rows_of_run<'a>(qb: &mut SqlBuilder, items: impl IntoIterator<Item = &'a KeyValue>) {
+    qb.push_values(items, |row, item| {
+        row.push_bind(item.key.clone())
+            .sep()
+            .push_bind(item.value.clone())
+            .push(", $1");
+    });
 }
 
 /// MLflow's error for a [`batch_statement`] answer whose run is missing or not active, else

@@ -15,6 +15,48 @@ fn already_exists(name: &str) -> Error {
     Error::already_exists(format!("Experiment(name={name}) already exists."))
 }
 
+/// MLflow's answer for an experiment id that names no experiment.
+fn experiment_not_found(id: &str) -> Error {
+    let shown = parse_experiment_id(if id.is_empty() { "0" } else { id })
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| id.to_string());
+    Error::not_found(format!("No Experiment with id={shown} exists"))
+}
+
+/// MLflow's refusal to change an experiment that is not active.
+fn require_active(experiment: Experiment) -> Result<Experiment> {
+    if experiment.lifecycle_stage != LifecycleStage::Active {
+        return Err(Error::invalid(format!(
+            "The experiment {} must be in the 'active' state. Current state is {}.",
+            experiment.experiment_id,
+            experiment.lifecycle_stage.as_str()
+        )));
+    }
+    Ok(experiment)
+}
+
+/// [`Store::experiment_for_new_run`] inside a rusqlite write transaction on SQLite (see
+/// [`crate::sqlite_direct`]): the run's insert then needs no read of its own beforehand, and
+/// no other write can delete the experiment between the check and the insert.
+pub(crate) fn direct_experiment_for_new_run(
+    tx: &rusqlite::Transaction<'_>,
+    id: &str,
+) -> Result<Experiment> {
+    use rusqlite::OptionalExtension;
+    let e = crate::sqlite_direct::direct_error;
+    let number = parse_experiment_id(if id.is_empty() { "0" } else { id })?;
+    let experiment = tx
+        .prepare_cached(&format!(
+            "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.experiment_id = $1"
+        ))
+        .map_err(e)?
+        .query_row([number], |row| Ok(rows::experiment(row)))
+        .optional()
+        .map_err(e)?
+        .ok_or_else(|| experiment_not_found(id))??;
+    require_active(experiment)
+}
+
 impl Store {
     pub(crate) async fn create_default_experiment(&self) -> Result<()> {
         let now = now_ms();
@@ -115,12 +157,9 @@ impl Store {
     }
 
     async fn require_experiment(&self, id: &str, view: ViewType) -> Result<Experiment> {
-        self.find_experiment(id, view).await?.ok_or_else(|| {
-            let shown = parse_experiment_id(if id.is_empty() { "0" } else { id })
-                .map(|n| n.to_string())
-                .unwrap_or_else(|_| id.to_string());
-            Error::not_found(format!("No Experiment with id={shown} exists"))
-        })
+        self.find_experiment(id, view)
+            .await?
+            .ok_or_else(|| experiment_not_found(id))
     }
 
     /// Gets an experiment by id, deleted or not.
@@ -220,15 +259,7 @@ impl Store {
     }
 
     async fn require_active_experiment(&self, id: &str) -> Result<Experiment> {
-        let experiment = self.require_experiment(id, ViewType::All).await?;
-        if experiment.lifecycle_stage != LifecycleStage::Active {
-            return Err(Error::invalid(format!(
-                "The experiment {} must be in the 'active' state. Current state is {}.",
-                experiment.experiment_id,
-                experiment.lifecycle_stage.as_str()
-            )));
-        }
-        Ok(experiment)
+        require_active(self.require_experiment(id, ViewType::All).await?)
     }
 
     /// Sets (or overwrites) an experiment tag.

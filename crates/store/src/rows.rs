@@ -26,38 +26,27 @@ pub(crate) const RUN_COLUMNS: &str = "r.run_uuid, r.name, r.experiment_id, r.use
 /// The run name tag, which MLflow keeps equal to the run's name.
 pub(crate) const RUN_NAME_TAG: &str = "mlflow.runName";
 
-pub(crate) fn experiment(row: &AnyRow) -> Result<Experiment> {
-    let id: i64 = row.try_get("experiment_id").map_err(db_error)?;
+pub(crate) fn experiment(row: &impl DbRow) -> Result<Experiment> {
     Ok(Experiment {
-        experiment_id: id.to_string(),
-        name: row.try_get("name").map_err(db_error)?,
-        artifact_location: row
-            .try_get::<Option<String>, _>("artifact_location")
-            .map_err(db_error)?
-            .unwrap_or_default(),
-        lifecycle_stage: LifecycleStage::parse(
-            &row.try_get::<Option<String>, _>("lifecycle_stage")
-                .map_err(db_error)?
-                .unwrap_or_default(),
-        ),
-        last_update_time: row.try_get("last_update_time").map_err(db_error)?,
-        creation_time: row.try_get("creation_time").map_err(db_error)?,
+        experiment_id: row.int("experiment_id")?.unwrap_or_default().to_string(),
+        name: row.text("name")?.unwrap_or_default(),
+        artifact_location: row.text("artifact_location")?.unwrap_or_default(),
+        lifecycle_stage: LifecycleStage::parse(&row.text("lifecycle_stage")?.unwrap_or_default()),
+        last_update_time: row.int("last_update_time")?,
+        creation_time: row.int("creation_time")?,
         tags: Vec::new(),
-        workspace: row
-            .try_get::<Option<String>, _>("workspace")
-            .map_err(db_error)?
-            .unwrap_or_else(|| "default".into()),
+        workspace: row.text("workspace")?.unwrap_or_else(|| "default".into()),
     })
 }
 
-/// A row of `runs` as either driver returns it: sqlx's, or rusqlite's on SQLite's direct
-/// paths (see [`crate::sqlite_direct`]).
-pub(crate) trait RunRow {
+/// A row as either driver returns it: sqlx's, or rusqlite's on SQLite's direct paths (see
+/// [`crate::sqlite_direct`]).
+pub(crate) trait DbRow {
     fn text(&self, column: &str) -> Result<Option<String>>;
     fn int(&self, column: &str) -> Result<Option<i64>>;
 }
 
-impl RunRow for AnyRow {
+impl DbRow for AnyRow {
     fn text(&self, column: &str) -> Result<Option<String>> {
         self.try_get(column).map_err(db_error)
     }
@@ -66,7 +55,7 @@ impl RunRow for AnyRow {
     }
 }
 
-impl RunRow for rusqlite::Row<'_> {
+impl DbRow for rusqlite::Row<'_> {
     fn text(&self, column: &str) -> Result<Option<String>> {
         self.get(column).map_err(crate::sqlite_direct::direct_error)
     }
@@ -75,7 +64,7 @@ impl RunRow for rusqlite::Row<'_> {
     }
 }
 
-pub(crate) fn run_info(row: &impl RunRow) -> Result<RunInfo> {
+pub(crate) fn run_info(row: &impl DbRow) -> Result<RunInfo> {
     let run_id = row.text("run_uuid")?.unwrap_or_default();
     Ok(RunInfo {
         run_uuid: run_id.clone(),

@@ -134,7 +134,7 @@ pub(crate) struct RunState {
 
 impl RunState {
     /// From a [`RUN_STATE`] row of either driver.
-    pub(crate) fn from_row(row: &impl rows::RunRow) -> Result<Self> {
+    pub(crate) fn from_row(row: &impl rows::DbRow) -> Result<Self> {
         Ok(RunState {
             lifecycle_stage: LifecycleStage::parse(
                 &row.text("lifecycle_stage")?.unwrap_or_default(),
@@ -373,76 +373,115 @@ fn new_run(
     }
 }
 
+/// What a new run gets from its request alone, checked before anything is written.
+struct RunFields {
+    run_id: String,
+    run_name: String,
+    start_time: i64,
+    tags: Vec<KeyValue>,
+}
+
+/// The id, name, start time and tags of a new run, with MLflow's checks of its request.
+fn run_fields(new: &NewRun<'_>) -> Result<RunFields> {
+    let mut tags: Vec<KeyValue> = Vec::with_capacity(new.tags.len() + 1);
+    for tag in new.tags {
+        // MLflow stores creation tags unchecked; only keep them within the column size.
+        let value = validate_length_limit("value", MAX_TAG_VAL_LENGTH, &tag.value, true)?;
+        match tags.iter_mut().find(|t| t.key == tag.key) {
+            Some(existing) => existing.value = value,
+            None => tags.push(KeyValue {
+                key: tag.key.clone(),
+                value,
+            }),
+        }
+    }
+    let tag_name = tags
+        .iter()
+        .find(|t| t.key == RUN_NAME_TAG)
+        .map(|t| t.value.clone());
+    let run_name = new.run_name.filter(|n| !n.is_empty());
+    if let (Some(name), Some(tag_name)) = (run_name, tag_name.as_deref().filter(|t| !t.is_empty()))
+        && name != tag_name
+    {
+        return Err(Error::invalid(format!(
+            "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
+                 different values (run_name='{name}', mlflow.runName='{tag_name}')."
+        )));
+    }
+    let run_name = run_name
+        .map(str::to_string)
+        .or(tag_name.clone().filter(|t| !t.is_empty()))
+        .unwrap_or_else(generate_run_name);
+    if tag_name.is_none() {
+        tags.push(KeyValue::new(RUN_NAME_TAG, run_name.clone()));
+    }
+    Ok(RunFields {
+        run_id: uuid::Uuid::new_v4().simple().to_string(),
+        run_name,
+        start_time: new.start_time.unwrap_or(0),
+        tags,
+    })
+}
+
+/// Where a new run's artifacts go: `<experiment's location>/<run id>/artifacts`.
+fn run_artifact_uri(experiment: &trackway_core::entities::Experiment, run_id: &str) -> String {
+    append_to_uri_path(&experiment.artifact_location, &[run_id, "artifacts"])
+}
+
 impl Store {
     /// Creates a run in an active experiment.
     pub async fn create_run(&self, new: NewRun<'_>) -> Result<Run> {
-        let experiment = self.experiment_for_new_run(new.experiment_id).await?;
-        let run_id = uuid::Uuid::new_v4().simple().to_string();
-        let artifact_uri =
-            append_to_uri_path(&experiment.artifact_location, &[&run_id, "artifacts"]);
-        let mut tags: Vec<KeyValue> = Vec::with_capacity(new.tags.len() + 1);
-        for tag in new.tags {
-            // MLflow stores creation tags unchecked; only keep them within the column size.
-            let value = validate_length_limit("value", MAX_TAG_VAL_LENGTH, &tag.value, true)?;
-            match tags.iter_mut().find(|t| t.key == tag.key) {
-                Some(existing) => existing.value = value,
-                None => tags.push(KeyValue {
-                    key: tag.key.clone(),
-                    value,
-                }),
+        let fields = match run_fields(&new) {
+            Ok(fields) => fields,
+            // MLflow checks the experiment first: a request that is wrong on both counts
+            // hears about the experiment.
+            Err(invalid) => {
+                self.experiment_for_new_run(new.experiment_id).await?;
+                return Err(invalid);
             }
-        }
-        let tag_name = tags
-            .iter()
-            .find(|t| t.key == RUN_NAME_TAG)
-            .map(|t| t.value.clone());
-        let run_name = new.run_name.filter(|n| !n.is_empty());
-        if let (Some(name), Some(tag_name)) =
-            (run_name, tag_name.as_deref().filter(|t| !t.is_empty()))
-            && name != tag_name
-        {
-            return Err(Error::invalid(format!(
-                "Both 'run_name' argument and 'mlflow.runName' tag are specified, but with \
-                     different values (run_name='{name}', mlflow.runName='{tag_name}')."
-            )));
-        }
-        let run_name = run_name
-            .map(str::to_string)
-            .or(tag_name.clone().filter(|t| !t.is_empty()))
-            .unwrap_or_else(generate_run_name);
-        if tag_name.is_none() {
-            tags.push(KeyValue::new(RUN_NAME_TAG, run_name.clone()));
-        }
-        let start_time = new.start_time.unwrap_or(0);
-        let experiment_id: i64 = experiment.experiment_id.parse().unwrap_or_default();
+        };
+        let RunFields {
+            run_id,
+            run_name,
+            start_time,
+            tags,
+        } = fields;
 
-        if let Some(writer) = &self.writer {
+        let (experiment, artifact_uri) = if let Some(writer) = &self.writer {
+            // SQLite: the experiment is read in the run's own write transaction, so a run
+            // costs one hand-over to the writer's thread and no read before it.
+            let experiment_id = new.experiment_id.to_string();
             let row = (
                 run_id.clone(),
                 run_name.clone(),
                 new.user_id.to_string(),
                 start_time,
-                artifact_uri.clone(),
-                experiment_id,
             );
             let run_tags = tags.clone();
             writer
                 .write(move |tx| {
                     let e = crate::sqlite_direct::direct_error;
+                    let experiment =
+                        crate::experiments::direct_experiment_for_new_run(tx, &experiment_id)?;
+                    let artifact_uri = run_artifact_uri(&experiment, &row.0);
+                    let number: i64 = experiment.experiment_id.parse().unwrap_or_default();
                     // `$n` placeholders are numbered in order, so rusqlite binds them by
                     // position as sqlx does.
                     tx.prepare_cached(INSERT_RUN)
                         .map_err(e)?
-                        .execute((&row.0, &row.1, &row.2, row.3, &row.4, row.5))
+                        .execute((&row.0, &row.1, &row.2, row.3, &artifact_uri, number))
                         .map_err(e)?;
                     let mut insert = tx.prepare_cached(INSERT_TAG).map_err(e)?;
                     for tag in &run_tags {
                         insert.execute((&tag.key, &tag.value, &row.0)).map_err(e)?;
                     }
-                    Ok(())
+                    Ok((experiment, artifact_uri))
                 })
-                .await?;
+                .await?
         } else {
+            let experiment = self.experiment_for_new_run(new.experiment_id).await?;
+            let artifact_uri = run_artifact_uri(&experiment, &run_id);
+            let experiment_id: i64 = experiment.experiment_id.parse().unwrap_or_default();
             // PostgreSQL: one statement for the run and its tags (there is always the name
             // tag), which commits by itself. Each statement is a round trip to the database,
             // and a transaction around two of them was two more. The run's values are bound
@@ -463,7 +502,8 @@ impl Store {
                 .execute(&mut *self.pools.write().await.map_err(db_error)?)
                 .await
                 .map_err(db_error)?;
-        }
+            (experiment, artifact_uri)
+        };
         Ok(new_run(
             run_id,
             experiment,

@@ -269,6 +269,52 @@ async fn run_creation_rules(db: &TestDb) {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    // The experiment is checked before the request's own fields, as in MLflow.
+    let err = s
+        .create_run(NewRun {
+            experiment_id: "424242",
+            tags: &[kv("mlflow.runName", "a")],
+            run_name: Some("b"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::ResourceDoesNotExist);
+    assert_eq!(err.message, "No Experiment with id=424242 exists");
+    let err = s
+        .create_run(NewRun {
+            experiment_id: "x1",
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    let gone = s
+        .create_experiment("runs-deleted", None, &[])
+        .await
+        .unwrap();
+    s.delete_experiment(&gone).await.unwrap();
+    let err = s
+        .create_run(NewRun {
+            experiment_id: &gone,
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::InvalidParameterValue);
+    assert_eq!(
+        err.message,
+        format!("The experiment {gone} must be in the 'active' state. Current state is deleted.")
+    );
+    s.restore_experiment(&gone).await.unwrap();
+    let restored = s
+        .create_run(NewRun {
+            experiment_id: &gone,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(restored.info.experiment_id, gone);
     // An empty experiment id means the Default experiment.
     let default_run = s.create_run(NewRun::default()).await.unwrap();
     assert_eq!(default_run.info.experiment_id, "0");

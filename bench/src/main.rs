@@ -69,7 +69,9 @@ struct Args {
     out: PathBuf,
 }
 
-#[tokio::main]
+// One thread, as wrk's event loop: a client on tokio's multi-threaded runtime woke a second
+// worker thread around each request, on the two cores the server under test also runs on.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     trackway_artifacts::install_crypto_provider();

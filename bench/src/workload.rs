@@ -93,6 +93,27 @@ pub struct Client {
     base: String,
 }
 
+/// A log-batch body of `points` metrics over `keys` keys (`m0`, `m1`, ...), all at time `t`,
+/// the steps counting up from `first_step` (one step per round of keys), written straight
+/// into JSON text: building it as a `serde_json::Value` tree took the client longer than a
+/// fast server takes to store it, inside the timed loop.
+fn metric_batch(run: &str, t: i64, points: usize, keys: usize, first_step: usize) -> Vec<u8> {
+    use std::fmt::Write;
+    let mut body = String::with_capacity(64 + points * 64);
+    let _ = write!(body, r#"{{"run_id":"{run}","metrics":["#);
+    for i in 0..points {
+        let sep = if i == 0 { "" } else { "," };
+        let _ = write!(
+            body,
+            r#"{sep}{{"key":"m{}","value":{i},"timestamp":{t},"step":{}}}"#,
+            i % keys,
+            first_step + i / keys
+        );
+    }
+    body.push_str("]}");
+    body.into_bytes()
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -128,11 +149,16 @@ impl Client {
     }
 
     async fn post_bytes(&self, path: &str, body: &Value) -> anyhow::Result<bytes::Bytes> {
+        self.post_body(path, serde_json::to_vec(body)?).await
+    }
+
+    /// A POST of a body already encoded (see [`metric_batch`]).
+    async fn post_body(&self, path: &str, body: Vec<u8>) -> anyhow::Result<bytes::Bytes> {
         let r = self
             .http
             .post(format!("{}/api/2.0/mlflow/{path}", self.base))
             .header("Content-Type", "application/json")
-            .body(serde_json::to_vec(body)?)
+            .body(body)
             .send()
             .await?;
         let status = r.status();
@@ -292,11 +318,14 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
     let client = Client::new(&server.url);
     let experiment = client.create_experiment("bench").await?;
 
-    // 1. Run lifecycle: create, log 3 params + 5 metrics + 1 tag, end.
+    // 1. Run lifecycle: create, log 3 params + 5 metrics + 1 tag, end. Each request's own
+    // latency is printed too, to show where a lifecycle's time goes.
     let started = Instant::now();
-    let mut done = 0usize;
-    while done < sizes.lifecycles && started.elapsed() < sizes.step {
+    let mut steps: [Vec<f64>; 3] = Default::default();
+    while steps[2].len() < sizes.lifecycles && started.elapsed() < sizes.step {
+        let t0 = Instant::now();
         let run = client.create_run(&experiment).await?;
+        let t1 = Instant::now();
         let t = now_ms();
         client
             .post(
@@ -309,19 +338,30 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
                 }),
             )
             .await?;
+        let t2 = Instant::now();
         client
             .post(
                 "runs/update",
                 &json!({"run_id": run, "status": "FINISHED", "end_time": now_ms()}),
             )
             .await?;
-        done += 1;
+        for (samples, (from, to)) in
+            steps
+                .iter_mut()
+                .zip([(t0, t1), (t1, t2), (t2, Instant::now())])
+        {
+            samples.push((to - from).as_secs_f64() * 1000.0);
+        }
     }
+    let done = steps[2].len();
     figures.push((
         "lifecycle",
         Some(done as f64 / started.elapsed().as_secs_f64()),
     ));
-    println!("  lifecycle: {done} runs");
+    let [create, batch, update] = steps.each_mut().map(|s| percentile(s, 50.0).unwrap_or(0.0));
+    println!(
+        "  lifecycle: {done} runs; p50 create {create:.3} ms, log-batch {batch:.3}, update {update:.3}"
+    );
 
     // 2. Single log-metric requests from one client.
     let run = client.create_run(&experiment).await?;
@@ -351,16 +391,8 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
     let started = Instant::now();
     let mut batches = 0usize;
     while batches < sizes.batches && started.elapsed() < sizes.step {
-        let t = now_ms();
-        let metrics: Vec<Value> = (0..1000)
-            .map(|i| json!({"key": format!("m{}", i % 10), "value": i, "timestamp": t, "step": batches * 100 + i / 10}))
-            .collect();
-        client
-            .post(
-                "runs/log-batch",
-                &json!({"run_id": run, "metrics": metrics}),
-            )
-            .await?;
+        let body = metric_batch(&run, now_ms(), 1000, 10, batches * 100);
+        client.post_body("runs/log-batch", body).await?;
         batches += 1;
     }
     figures.push((
@@ -411,14 +443,8 @@ async fn concurrent_writers(
         tasks.push(tokio::spawn(async move {
             let mut batch = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                let t = now_ms();
-                let metrics: Vec<Value> = (0..200)
-                    .map(|i| json!({"key": format!("m{}", i % 4), "value": i, "timestamp": t, "step": batch * 50 + i / 4}))
-                    .collect();
-                match client
-                    .post("runs/log-batch", &json!({"run_id": run, "metrics": metrics}))
-                    .await
-                {
+                let body = metric_batch(&run, now_ms(), 200, 4, batch * 50);
+                match client.post_body("runs/log-batch", body).await {
                     Ok(_) => {
                         written.fetch_add(200, Ordering::Relaxed);
                     }

@@ -98,6 +98,24 @@ async fn main() -> anyhow::Result<()> {
         work.display()
     );
 
+    let outcome = run_all(&args, &work, &sizes, &machine, &servers).await;
+    if args.keep {
+        println!("kept {} and the PostgreSQL databases", work.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&work);
+        servers::drop_pg_databases(&args.pg_url).await?;
+    }
+    outcome
+}
+
+/// Every server on every database, then the table and its JSON.
+async fn run_all(
+    args: &Args,
+    work: &std::path::Path,
+    sizes: &Sizes,
+    machine: &str,
+    servers: &[String],
+) -> anyhow::Result<()> {
     let mut results: Vec<(String, Figures)> = Vec::new();
     for db in &args.databases {
         let db = match db.as_str() {
@@ -106,8 +124,8 @@ async fn main() -> anyhow::Result<()> {
             other => bail!("unknown database {other}"),
         };
         // One seeded search database per engine, shared by every server.
-        let seed = servers::seed_search_database(&args, db, &work, &sizes).await?;
-        for name in &servers {
+        let seed = servers::seed_search_database(args, db, work, sizes).await?;
+        for name in servers {
             let kind = match name.as_str() {
                 "trackway" => Kind::Trackway,
                 "mlflow" => Kind::Mlflow,
@@ -117,10 +135,10 @@ async fn main() -> anyhow::Result<()> {
             if kind == Kind::FastTrackMl && db == Db::Postgres {
                 continue;
             }
-            let spec = ServerSpec::new(&args, kind, db, &work);
+            let spec = ServerSpec::new(args, kind, db, work);
             let label = format!("{} ({})", kind.label(), db.label());
             println!("== {label}");
-            let figures = workload::run(&spec, &seed, &sizes)
+            let figures = workload::run(&spec, &seed, sizes)
                 .await
                 .with_context(|| format!("benchmark of {label}"))?;
             results.push((label, figures));
@@ -128,17 +146,12 @@ async fn main() -> anyhow::Result<()> {
     }
     let table = workload::table(&results);
     println!("\n{table}");
-    let json = workload::json(&results, &machine, args.small);
+    let json = workload::json(&results, machine, args.small);
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(&args.out, serde_json::to_string_pretty(&json)?)?;
     println!("results written to {}", args.out.display());
-    if args.keep {
-        println!("kept {}", work.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&work);
-    }
     Ok(())
 }
 

@@ -338,6 +338,10 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
+/// The PostgreSQL databases this run created, dropped at the end unless `--keep` (a full run
+/// leaves about 2 GB of them).
+static CREATED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 /// Creates a database on the PostgreSQL server, empty or as a copy of `template`.
 async fn create_pg_database(admin_url: &str, template: Option<&str>) -> anyhow::Result<String> {
     let name = format!("trackway_bench_{}", uuid::Uuid::new_v4().simple());
@@ -350,7 +354,27 @@ async fn create_pg_database(admin_url: &str, template: Option<&str>) -> anyhow::
     };
     sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
     conn.close().await.ok();
+    if let Ok(mut created) = CREATED.lock() {
+        created.push(name.clone());
+    }
     Ok(name)
+}
+
+/// Drops the databases [`create_pg_database`] created (every server is stopped by then).
+pub async fn drop_pg_databases(admin_url: &str) -> anyhow::Result<()> {
+    let names = std::mem::take(&mut *CREATED.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connect to PostgreSQL")?;
+    for name in names {
+        let sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+        sqlx::query(AssertSqlSafe(sql)).execute(&mut conn).await?;
+    }
+    conn.close().await.ok();
+    Ok(())
 }
 
 /// Swaps the database name of a PostgreSQL URL.

@@ -114,6 +114,34 @@ fn metric_batch(run: &str, t: i64, points: usize, keys: usize, first_step: usize
     body.into_bytes()
 }
 
+/// The harness's own CPU time so far (user and system, all its threads), from `/proc`, which
+/// counts in units of 1/100 s on Linux. Each writing step prints its share of one core, to
+/// show that the load generator is not what bounds the figure.
+fn client_cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (in parentheses, and it may hold spaces) start at
+    // the third; utime and stime are the 14th and 15th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The client's CPU since `cpu0` as a share of one core over `wall` seconds.
+fn client_share(cpu0: f64, wall: f64) -> f64 {
+    100.0 * (client_cpu_secs() - cpu0) / wall.max(1e-9)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -321,6 +349,7 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
     // 1. Run lifecycle: create, log 3 params + 5 metrics + 1 tag, end. Each request's own
     // latency is printed too, to show where a lifecycle's time goes.
     let started = Instant::now();
+    let cpu0 = client_cpu_secs();
     let mut steps: [Vec<f64>; 3] = Default::default();
     while steps[2].len() < sizes.lifecycles && started.elapsed() < sizes.step {
         let t0 = Instant::now();
@@ -354,19 +383,20 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
         }
     }
     let done = steps[2].len();
-    figures.push((
-        "lifecycle",
-        Some(done as f64 / started.elapsed().as_secs_f64()),
-    ));
+    let wall = started.elapsed().as_secs_f64();
+    figures.push(("lifecycle", Some(done as f64 / wall)));
     let [create, batch, update] = steps.each_mut().map(|s| percentile(s, 50.0).unwrap_or(0.0));
     println!(
-        "  lifecycle: {done} runs; p50 create {create:.3} ms, log-batch {batch:.3}, update {update:.3}"
+        "  lifecycle: {done} runs; p50 create {create:.3} ms, log-batch {batch:.3}, update \
+         {update:.3}; client CPU {:.0}% of a core",
+        client_share(cpu0, wall)
     );
 
     // 2. Single log-metric requests from one client.
     let run = client.create_run(&experiment).await?;
     let mut latencies = Vec::new();
     let started = Instant::now();
+    let cpu0 = client_cpu_secs();
     while latencies.len() < sizes.log_metrics && started.elapsed() < sizes.step {
         let step = latencies.len();
         let t0 = Instant::now();
@@ -378,28 +408,32 @@ pub async fn run(spec: &ServerSpec, seed: &Seed, sizes: &Sizes) -> anyhow::Resul
             .await?;
         latencies.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
-    figures.push((
-        "log-metric",
-        Some(latencies.len() as f64 / started.elapsed().as_secs_f64()),
-    ));
+    let wall = started.elapsed().as_secs_f64();
+    figures.push(("log-metric", Some(latencies.len() as f64 / wall)));
     figures.push(("log-metric p50", percentile(&mut latencies, 50.0)));
     figures.push(("log-metric p99", percentile(&mut latencies, 99.0)));
-    println!("  log-metric: {} requests", latencies.len());
+    println!(
+        "  log-metric: {} requests; client CPU {:.0}% of a core",
+        latencies.len(),
+        client_share(cpu0, wall)
+    );
 
     // 3. log-batch of 1,000 metrics per request.
     let run = client.create_run(&experiment).await?;
     let started = Instant::now();
+    let cpu0 = client_cpu_secs();
     let mut batches = 0usize;
     while batches < sizes.batches && started.elapsed() < sizes.step {
         let body = metric_batch(&run, now_ms(), 1000, 10, batches * 100);
         client.post_body("runs/log-batch", body).await?;
         batches += 1;
     }
-    figures.push((
-        "log-batch",
-        Some(batches as f64 * 1000.0 / started.elapsed().as_secs_f64()),
-    ));
-    println!("  log-batch: {batches} batches");
+    let wall = started.elapsed().as_secs_f64();
+    figures.push(("log-batch", Some(batches as f64 * 1000.0 / wall)));
+    println!(
+        "  log-batch: {batches} batches; client CPU {:.0}% of a core",
+        client_share(cpu0, wall)
+    );
 
     // 4. Concurrent writers, each to its own run, with the memory peak sampled meanwhile.
     let (rate, errors, peak) = concurrent_writers(&client, &server, &experiment, sizes).await?;
@@ -436,6 +470,7 @@ async fn concurrent_writers(
     let written = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
+    let cpu0 = client_cpu_secs();
     let mut tasks = Vec::new();
     for run in runs {
         let client = client.clone();
@@ -468,7 +503,11 @@ async fn concurrent_writers(
     let elapsed = started.elapsed().as_secs_f64();
     peak = peak.max(server.tree_rss_mib());
     let written = written.load(Ordering::Relaxed);
-    println!("  {} writers: {written} metrics", sizes.writers);
+    println!(
+        "  {} writers: {written} metrics; client CPU {:.0}% of a core",
+        sizes.writers,
+        client_share(cpu0, elapsed)
+    );
     Ok((
         written as f64 / elapsed,
         errors.load(Ordering::Relaxed),

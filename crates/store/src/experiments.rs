@@ -15,9 +15,19 @@ fn already_exists(name: &str) -> Error {
     Error::already_exists(format!("Experiment(name={name}) already exists."))
 }
 
+/// An experiment id from a request as a number; empty means the Default experiment.
+fn experiment_number(id: &str) -> Result<i64> {
+    parse_experiment_id(if id.is_empty() { "0" } else { id })
+}
+
+/// The statement that reads one experiment by number, on either driver.
+fn experiment_by_id_sql() -> String {
+    format!("SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.experiment_id = $1")
+}
+
 /// MLflow's answer for an experiment id that names no experiment.
 fn experiment_not_found(id: &str) -> Error {
-    let shown = parse_experiment_id(if id.is_empty() { "0" } else { id })
+    let shown = experiment_number(id)
         .map(|n| n.to_string())
         .unwrap_or_else(|_| id.to_string());
     Error::not_found(format!("No Experiment with id={shown} exists"))
@@ -44,11 +54,9 @@ pub(crate) fn direct_experiment_for_new_run(
 ) -> Result<Experiment> {
     use rusqlite::OptionalExtension;
     let e = crate::sqlite_direct::direct_error;
-    let number = parse_experiment_id(if id.is_empty() { "0" } else { id })?;
+    let number = experiment_number(id)?;
     let experiment = tx
-        .prepare_cached(&format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.experiment_id = $1"
-        ))
+        .prepare_cached(&experiment_by_id_sql())
         .map_err(e)?
         .query_row([number], |row| Ok(rows::experiment(row)))
         .optional()
@@ -140,14 +148,11 @@ impl Store {
     }
 
     async fn find_experiment(&self, id: &str, view: ViewType) -> Result<Option<Experiment>> {
-        let id = parse_experiment_id(if id.is_empty() { "0" } else { id })?;
-        let row = sqlx::query(AssertSqlSafe(format!(
-            "SELECT {EXPERIMENT_COLUMNS} FROM experiments e WHERE e.experiment_id = $1"
-        )))
-        .bind(id)
-        .fetch_optional(&self.pools.read)
-        .await
-        .map_err(db_error)?;
+        let row = sqlx::query(AssertSqlSafe(experiment_by_id_sql()))
+            .bind(experiment_number(id)?)
+            .fetch_optional(&self.pools.read)
+            .await
+            .map_err(db_error)?;
         let Some(row) = row else { return Ok(None) };
         let experiment = rows::experiment(&row)?;
         if !view.stages().contains(&experiment.lifecycle_stage.as_str()) {

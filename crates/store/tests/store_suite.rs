@@ -53,6 +53,7 @@ store_suite!(
     run_tags,
     search_runs_filters,
     search_runs_order_and_paging,
+    search_by_one_metric_pages_as_a_full_sort,
     search_experiments,
     metric_history_paging_and_sampling,
     metric_history_pages_start_after_their_last_point,
@@ -992,6 +993,121 @@ async fn search_runs_order_and_paging(db: &TestDb) {
             .await
             .is_err()
     );
+}
+
+/// Searches ordered by one metric (which SQLite may answer from the metric's index, reading
+/// a bounded number of its best rows; see `Store::search_by_sort_key`), paged in small pages
+/// so that those rows often do not hold the page: every page matches a full sort of the runs
+/// by MLflow's rules (value, then NaN, then missing; ties by newest start, then run id).
+/// Another experiment's runs hold the best values both ways, some runs are deleted, values
+/// and start times tie, and one filter matches a single run.
+async fn search_by_one_metric_pages_as_a_full_sort(db: &TestDb) {
+    let s = &db.store;
+    let exp = s.create_experiment("sorted", None, &[]).await.unwrap();
+    let other = s
+        .create_experiment("sorted-other", None, &[])
+        .await
+        .unwrap();
+    // (run id, start time, value: None when missing, kind)
+    let mut runs: Vec<(String, i64, Option<f64>, &str)> = Vec::new();
+    for i in 0..60i64 {
+        let start = 1000 + i % 7;
+        let id = s
+            .create_run(NewRun {
+                experiment_id: &exp,
+                start_time: Some(start),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let kind = match i {
+            5 => "rare",
+            _ if i % 3 == 0 => "b",
+            _ => "a",
+        };
+        s.log_param(&id, "kind", kind).await.unwrap();
+        let value = match i % 10 {
+            0 => Some(f64::NAN),
+            1 => None,
+            _ => Some((i % 9) as f64 / 2.0),
+        };
+        if let Some(v) = value {
+            s.log_metric(&id, &metric("m", v, 1, 0)).await.unwrap();
+        }
+        if i % 11 == 4 {
+            s.delete_run(&id).await.unwrap();
+        } else {
+            runs.push((id, start, value, kind));
+        }
+    }
+    for i in 0..30i64 {
+        let id = new_run(s, &other).await;
+        let v = if i % 2 == 0 {
+            100.0 + i as f64
+        } else {
+            -100.0 - i as f64
+        };
+        s.log_metric(&id, &metric("m", v, 1, 0)).await.unwrap();
+    }
+    let exps = [exp];
+    for (filter, kinds) in [
+        ("", &["a", "b", "rare"][..]),
+        ("params.kind = 'a'", &["a"][..]),
+        ("params.kind = 'rare'", &["rare"][..]),
+    ] {
+        for ascending in [true, false] {
+            let mut expected: Vec<&(String, i64, Option<f64>, &str)> =
+                runs.iter().filter(|r| kinds.contains(&r.3)).collect();
+            expected.sort_by(|a, b| {
+                let group = |v: Option<f64>| match v {
+                    Some(v) if v.is_nan() => 1,
+                    Some(_) => 0,
+                    None => 2,
+                };
+                let value = |v: Option<f64>| v.filter(|v| !v.is_nan()).unwrap_or(0.0);
+                let by_value = value(a.2).total_cmp(&value(b.2));
+                group(a.2)
+                    .cmp(&group(b.2))
+                    .then(if ascending {
+                        by_value
+                    } else {
+                        by_value.reverse()
+                    })
+                    .then(b.1.cmp(&a.1))
+                    .then(a.0.cmp(&b.0))
+            });
+            let expected: Vec<&str> = expected.iter().map(|r| r.0.as_str()).collect();
+            let order = [format!(
+                "metrics.m {}",
+                if ascending { "ASC" } else { "DESC" }
+            )];
+            for page_size in [1, 2, 3, 7, 100] {
+                let mut got: Vec<String> = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let page = s
+                        .search_runs(
+                            &exps,
+                            filter,
+                            ViewType::ActiveOnly,
+                            page_size,
+                            &order,
+                            token.as_deref(),
+                        )
+                        .await
+                        .unwrap();
+                    got.extend(page.items.into_iter().map(|r| r.info.run_id));
+                    token = page.next_page_token;
+                    if token.is_none() || got.len() > expected.len() {
+                        break;
+                    }
+                }
+                assert_eq!(got, expected, "{filter:?} {order:?}, pages of {page_size}");
+            }
+        }
+    }
 }
 
 async fn search_experiments(db: &TestDb) {

@@ -8,7 +8,12 @@
 //! the experiment: 44 ms became 9 ms for two conditions over 20,000 runs. `IS NULL` and
 //! dataset conditions stay `EXISTS` subqueries. Each sort key is a `LEFT JOIN`, so runs
 //! without the key stay in the result and sort last, as in MLflow.
+//!
+//! On SQLite, a search ordered by one metric is first tried the other way round: from that
+//! metric's index, in order, over a bounded number of rows (`Store::search_by_sort_key`).
 
+use sqlx::any::AnyRow;
+use sqlx::{AssertSqlSafe, Row};
 use trackway_core::Result;
 use trackway_core::entities::{Experiment, Run, ViewType};
 use trackway_core::search::{
@@ -21,8 +26,6 @@ use crate::db::Backend;
 use crate::rows::{self, EXPERIMENT_COLUMNS, RUN_COLUMNS, RUN_NAME_TAG};
 use crate::sql::SqlBuilder;
 use crate::{Page, Store, db_error};
-use sqlx::any::AnyRow;
-use sqlx::{AssertSqlSafe, Row};
 
 /// Appends `<column> <comparator> <value>` with the engine's spelling of case-insensitive
 /// matching (`LIKE` is case-sensitive on both engines: see `db::SQLITE_PRAGMAS`).

@@ -471,6 +471,33 @@ async fn metrics_special_values_and_latest(db: &TestDb) {
     assert_eq!(err.code, ErrorCode::InvalidParameterValue);
 }
 
+/// Asserts that `key`'s history in `run` holds exactly the batch's distinct points of that key
+/// (step, timestamp and value, the value compared as `bits` makes it), and returns how many.
+async fn assert_history_holds_batch(
+    s: &Store,
+    run: &str,
+    batch: &[MetricSpec],
+    key: &str,
+    bits: impl Fn(f64) -> u64,
+) -> usize {
+    let history = s.get_metric_history(run, key, None, None).await.unwrap();
+    let mut got: Vec<(i64, i64, u64)> = history
+        .points
+        .iter()
+        .map(|p| (p.step, p.timestamp, bits(p.value)))
+        .collect();
+    let mut sent: Vec<(i64, i64, u64)> = batch
+        .iter()
+        .filter(|m| m.key == key)
+        .map(|m| (m.step, m.timestamp, bits(m.value)))
+        .collect();
+    got.sort_unstable();
+    sent.sort_unstable();
+    sent.dedup();
+    assert_eq!(got, sent, "{key}");
+    sent.len()
+}
+
 /// A batch's points read back bit for bit: thirds, subnormals, the extremes of `f64` and of
 /// the step, non-ASCII keys, and a point repeated within the batch (stored once).
 async fn batch_values_are_stored_exactly(db: &TestDb) {
@@ -501,21 +528,7 @@ async fn batch_values_are_stored_exactly(db: &TestDb) {
     // SQLite stores a zero without its sign, as it does for MLflow.
     let bits = |v: f64| if v == 0.0 { 0 } else { v.to_bits() };
     for key in keys {
-        let stored = s.get_metric_history(&run, key, None, None).await.unwrap();
-        let mut got: Vec<(i64, i64, u64)> = stored
-            .points
-            .iter()
-            .map(|p| (p.step, p.timestamp, bits(p.value)))
-            .collect();
-        let mut sent: Vec<(i64, i64, u64)> = batch
-            .iter()
-            .filter(|m| m.key == key)
-            .map(|m| (m.step, m.timestamp, bits(m.value)))
-            .collect();
-        got.sort_unstable();
-        sent.sort_unstable();
-        sent.dedup();
-        assert_eq!(got, sent, "{key}");
+        assert_history_holds_batch(s, &run, &batch, key, bits).await;
     }
     let latest = s.get_run(&run).await.unwrap().data.metrics;
     assert_eq!(latest.len(), keys.len());
@@ -566,22 +579,8 @@ async fn large_batch_in_any_order_is_stored_whole(db: &TestDb) {
         }
     };
     for key in keys {
-        let history = s.get_metric_history(&run, key, None, None).await.unwrap();
-        let mut got: Vec<(i64, i64, u64)> = history
-            .points
-            .iter()
-            .map(|p| (p.step, p.timestamp, stored_bits(p.value)))
-            .collect();
-        let mut sent: Vec<(i64, i64, u64)> = batch
-            .iter()
-            .filter(|m| m.key == key)
-            .map(|m| (m.step, m.timestamp, stored_bits(m.value)))
-            .collect();
-        got.sort_unstable();
-        sent.sort_unstable();
-        sent.dedup();
-        assert_eq!(sent.len(), 117, "{key}");
-        assert_eq!(got, sent, "{key}");
+        let points = assert_history_holds_batch(s, &run, &batch, key, stored_bits).await;
+        assert_eq!(points, 117, "{key}");
     }
 }
 

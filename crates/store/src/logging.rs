@@ -395,12 +395,16 @@ fn insert_points_direct(
             insert.raw_execute().map_err(e)?;
         }
     }
+    let rest = chunks.remainder();
+    if rest.is_empty() {
+        return Ok(());
+    }
     let mut insert = tx
         .prepare_cached(&format!(
             "{INSERT_METRIC_COLUMNS}VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
         ))
         .map_err(e)?;
-    for m in chunks.remainder() {
+    for m in rest {
         let s = stored(m.value);
         insert
             .execute((&m.key, s.value, m.timestamp, run_id, m.step, s.is_nan))

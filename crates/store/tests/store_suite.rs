@@ -994,9 +994,10 @@ async fn search_runs_order_and_paging(db: &TestDb) {
     );
 }
 
-/// Searches ordered by one metric (which SQLite may answer from the metric's index, reading
-/// a bounded number of its best rows; see `Store::search_by_sort_key`), paged in small pages
-/// so that those rows often do not hold the page: every page matches a full sort of the runs
+/// Searches ordered by one metric (which may be answered from the metric's index, reading a
+/// bounded number of its best rows, a short read first; see `Store::search_by_sort_key`),
+/// paged in small pages so that those rows often do not hold the page, and the short read
+/// sometimes does: every page matches a full sort of the runs
 /// by MLflow's rules (value, then NaN, then missing; ties by newest start, then run id).
 /// Another experiment's runs hold the best values both ways, some runs are deleted, values
 /// and start times tie, and one filter matches a single run.

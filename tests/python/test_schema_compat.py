@@ -122,9 +122,10 @@ def check_sample(url, exp_id, rid, tag):
 # get none on PostgreSQL, whose B-tree entries cannot hold MLflow's longest values.
 TRACKWAY_SIDE_INDEXES = {
     "sqlite": {"trackway_metrics_history", "trackway_latest_metrics_key_value",
-               "trackway_latest_metrics_key_run", "trackway_params_key_value", "trackway_tags_key_value"},
+               "trackway_latest_metrics_key_run", "trackway_runs_experiment_start",
+               "trackway_params_key_value", "trackway_tags_key_value"},
     "postgresql": {"trackway_metrics_history", "trackway_latest_metrics_key_value",
-                   "trackway_latest_metrics_key_run"},
+                   "trackway_latest_metrics_key_run", "trackway_runs_experiment_start"},
 }
 
 
@@ -141,7 +142,7 @@ def side_indexes(uri):
         inspector = sqlalchemy.inspect(engine)
         return {
             index["name"]
-            for table in ("metrics", "latest_metrics", "params", "tags")
+            for table in ("runs", "metrics", "latest_metrics", "params", "tags")
             for index in inspector.get_indexes(table)
             if index["name"].startswith("trackway_")
         }

@@ -665,11 +665,9 @@ fn push_run_order(qb: &mut SqlBuilder, order: &[OrderBy]) {
                 keys.push(format!("CASE WHEN o{i}.value IS NULL THEN 1 ELSE 0 END"));
                 keys.push(format!("o{i}.value {direction}"));
             }
-            _ => {
-                let column = run_column(&o.key);
-                keys.push(format!("CASE WHEN {column} IS NULL THEN 1 ELSE 0 END"));
-                keys.push(format!("{column} {direction}"));
-            }
+            // The same order as the `CASE` prefix above, in a form an index can serve (the
+            // web UI sorts by `attributes.start_time DESC`; see `side`).
+            _ => keys.push(format!("{} {direction} NULLS LAST", run_column(&o.key))),
         }
     }
     if !order

@@ -54,6 +54,7 @@ store_suite!(
     search_runs_filters,
     search_runs_order_and_paging,
     search_by_one_metric_pages_as_a_full_sort,
+    search_by_attributes_pages_as_a_full_sort,
     search_experiments,
     metric_history_paging_and_sampling,
     metric_history_pages_start_after_their_last_point,
@@ -1106,6 +1107,114 @@ async fn search_by_one_metric_pages_as_a_full_sort(db: &TestDb) {
                 }
                 assert_eq!(got, expected, "{filter:?} {order:?}, pages of {page_size}");
             }
+        }
+    }
+}
+
+/// Searches ordered by a run attribute (which the side index on `runs` may serve in order for
+/// `start_time`), paged: every page matches a full sort by MLflow's rules (values in the
+/// asked direction, missing values last, then newest start, then run id), with ties in start
+/// time, unfinished runs without an end time, a deleted run and another experiment's runs.
+async fn search_by_attributes_pages_as_a_full_sort(db: &TestDb) {
+    let s = &db.store;
+    let exp = s.create_experiment("by-attr", None, &[]).await.unwrap();
+    let other = s
+        .create_experiment("by-attr-other", None, &[])
+        .await
+        .unwrap();
+    // (run id, start time, end time)
+    let mut runs: Vec<(String, i64, Option<i64>)> = Vec::new();
+    for i in 0..25i64 {
+        let start = 5000 - (i % 6) * 10;
+        let id = s
+            .create_run(NewRun {
+                experiment_id: &exp,
+                start_time: Some(start),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .info
+            .run_id;
+        let end = (i % 3 != 0).then_some(9000 + i % 4);
+        if let Some(end) = end {
+            s.update_run(&id, Some(RunStatus::Finished), Some(end), None)
+                .await
+                .unwrap();
+        }
+        if i == 7 {
+            s.delete_run(&id).await.unwrap();
+        } else {
+            runs.push((id, start, end));
+        }
+    }
+    for i in 0..5 {
+        s.create_run(NewRun {
+            experiment_id: &other,
+            start_time: Some(1_000_000 + i),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let exps = [exp];
+    for (order, key) in [
+        ("attributes.start_time DESC", "start"),
+        ("attributes.start_time ASC", "start"),
+        ("attributes.end_time DESC", "end"),
+        ("attributes.end_time ASC", "end"),
+        ("", "none"),
+    ] {
+        let mut expected: Vec<&(String, i64, Option<i64>)> = runs.iter().collect();
+        let ascending = order.ends_with("ASC");
+        expected.sort_by(|a, b| {
+            let value = |r: &(String, i64, Option<i64>)| match key {
+                "start" => Some(r.1),
+                "end" => r.2,
+                _ => None,
+            };
+            let by_value = match (value(a), value(b)) {
+                (Some(x), Some(y)) if ascending => x.cmp(&y),
+                (Some(x), Some(y)) => y.cmp(&x),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            };
+            let by_start = if key == "start" {
+                std::cmp::Ordering::Equal
+            } else {
+                b.1.cmp(&a.1)
+            };
+            by_value.then(by_start).then(a.0.cmp(&b.0))
+        });
+        let expected: Vec<&str> = expected.iter().map(|r| r.0.as_str()).collect();
+        let order_by: Vec<String> = [order]
+            .iter()
+            .filter(|o| !o.is_empty())
+            .map(|o| o.to_string())
+            .collect();
+        for page_size in [1, 4, 100] {
+            let mut got: Vec<String> = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = s
+                    .search_runs(
+                        &exps,
+                        "",
+                        ViewType::ActiveOnly,
+                        page_size,
+                        &order_by,
+                        token.as_deref(),
+                    )
+                    .await
+                    .unwrap();
+                got.extend(page.items.into_iter().map(|r| r.info.run_id));
+                token = page.next_page_token;
+                if token.is_none() || got.len() > expected.len() {
+                    break;
+                }
+            }
+            assert_eq!(got, expected, "{order:?}, pages of {page_size}");
         }
     }
 }

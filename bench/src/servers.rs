@@ -379,9 +379,10 @@ pub async fn drop_pg_databases(admin_url: &str) -> anyhow::Result<()> {
 
 /// Vacuums a seeded PostgreSQL database, as autovacuum would a minute after the seeding on a
 /// server with PostgreSQL's defaults. Some run with autovacuum off (this machine's did): their
-/// tables keep no visibility map, so every index-only scan also reads the table (a Trackway
-/// history page took 18 to 52 ms instead of 14 to 16). Every server on PostgreSQL reads a copy
-/// of the same vacuumed seed.
+/// tables keep no visibility map, so an index-only scan also reads the table for every row it
+/// returns, and the planner may prefer other plans: on one such copy a 25,000-point history
+/// page took 41 to 63 ms in `psql` (a bitmap scan and a sort), 9 to 12 ms once vacuumed. Every
+/// server on PostgreSQL reads a copy of the same vacuumed seed.
 async fn vacuum(url: &str) -> anyhow::Result<()> {
     let mut conn = sqlx::PgConnection::connect(url)
         .await

@@ -226,8 +226,8 @@ const SORT_KEY_WINDOW_PER_RUN: i64 = 20;
 const SORT_KEY_PROBE_PER_RUN: i64 = 2;
 
 /// Runs a page may reach, offset included, for [`Store::search_by_sort_key`] to be tried:
-/// its reads are then at most 600 and 6,000 index rows, the most a search can lose to it when those
-/// rows do not hold the page (2,020 rows cost 1.8 to 3.8 ms, measured below). A larger page
+/// its reads are then at most 600 and 6,000 index rows, the most a search can lose to them
+/// when they do not hold the page (2,020 rows cost 1.8 to 3.8 ms on SQLite). A larger page
 /// (the Python client asks 1,000 runs at a time) goes straight to the usual statement.
 const SORT_KEY_MAX_RUNS: i64 = 300;
 

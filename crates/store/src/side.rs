@@ -23,10 +23,11 @@
 //!   point (about 15% of a 1,000-metric batch on SQLite).
 //! - `trackway_runs_experiment_start` keeps an experiment's runs in the order MLflow's web UI
 //!   lists them (`attributes.start_time DESC`, missing last, then run id), so its first page is
-//!   read in order instead of sorting every run: over 20,000 runs, 37 to 6.3 ms on SQLite and
-//!   46 to 55 to 14 to 17 ms on PostgreSQL. On SQLite it also serves searches without an order
-//!   (newest first); PostgreSQL sorts those as before, MLflow putting missing start times
-//!   first there. A run's start time is written once, so the index costs one entry per run.
+//!   read in order instead of sorting every run: over 20,000 runs, 37 ms became 6.3 on SQLite
+//!   and 46 to 55 ms became 14 to 17 on PostgreSQL. On SQLite it also serves searches without
+//!   an order (newest first); PostgreSQL sorts those as before, MLflow putting missing start
+//!   times first there. A run's start time is written once, so the index costs one entry per
+//!   run (on SQLite about one more WAL page per `runs/create`: 9.3 instead of 8).
 //!
 //! A schema Trackway creates gets them at once. An existing database gets them from
 //! [`crate::Store::maintain`] after the server is up; on PostgreSQL with `CONCURRENTLY`, so
@@ -36,12 +37,19 @@ use sqlx::{Any, AssertSqlSafe, Executor, Row, Transaction};
 
 use crate::db::Backend;
 
-/// One side index: its columns on SQLite, and on PostgreSQL when it gets it too.
+/// One side index: its columns on SQLite, and what PostgreSQL gets.
 struct SideIndex {
     name: &'static str,
     table: &'static str,
     columns: &'static str,
-    postgres: Option<&'static str>,
+    postgres: OnPostgres,
+}
+
+/// Whether PostgreSQL gets a side index, and with which columns.
+enum OnPostgres {
+    Same,
+    Columns(&'static str),
+    Skip,
 }
 
 const SIDE_INDEXES: &[SideIndex] = &[
@@ -49,47 +57,48 @@ const SIDE_INDEXES: &[SideIndex] = &[
         name: "trackway_metrics_history",
         table: "metrics",
         columns: "run_uuid, \"key\", \"timestamp\", step, value, is_nan",
-        postgres: Some("run_uuid, \"key\", \"timestamp\", step, value, is_nan"),
+        postgres: OnPostgres::Same,
     },
     SideIndex {
         name: "trackway_latest_metrics_key_value",
         table: "latest_metrics",
         columns: "\"key\", value, is_nan, run_uuid",
-        postgres: Some("\"key\", value, is_nan, run_uuid"),
+        postgres: OnPostgres::Same,
     },
     SideIndex {
         name: "trackway_latest_metrics_key_run",
         table: "latest_metrics",
         columns: "\"key\", run_uuid, value, is_nan",
-        postgres: Some("\"key\", run_uuid, value, is_nan"),
+        postgres: OnPostgres::Same,
     },
     SideIndex {
         name: "trackway_runs_experiment_start",
         table: "runs",
         // SQLite puts NULL first in ascending order, so last in a descending index.
         columns: "experiment_id, start_time DESC, run_uuid",
-        postgres: Some("experiment_id, start_time DESC NULLS LAST, run_uuid"),
+        postgres: OnPostgres::Columns("experiment_id, start_time DESC NULLS LAST, run_uuid"),
     },
     SideIndex {
         name: "trackway_params_key_value",
         table: "params",
         columns: "\"key\", value, run_uuid",
-        postgres: None,
+        postgres: OnPostgres::Skip,
     },
     SideIndex {
         name: "trackway_tags_key_value",
         table: "tags",
         columns: "\"key\", value, run_uuid",
-        postgres: None,
+        postgres: OnPostgres::Skip,
     },
 ];
 
 /// The `CREATE INDEX` statements for an engine; `concurrently` only on PostgreSQL.
 fn statements(backend: Backend, concurrently: bool) -> impl Iterator<Item = String> {
     SIDE_INDEXES.iter().filter_map(move |i| {
-        let columns = match backend {
-            Backend::Sqlite => i.columns,
-            Backend::Postgres => i.postgres?,
+        let columns = match (backend, &i.postgres) {
+            (Backend::Sqlite, _) | (Backend::Postgres, OnPostgres::Same) => i.columns,
+            (Backend::Postgres, OnPostgres::Columns(columns)) => columns,
+            (Backend::Postgres, OnPostgres::Skip) => return None,
         };
         Some(format!(
             "CREATE INDEX {}IF NOT EXISTS {} ON {} ({columns})",

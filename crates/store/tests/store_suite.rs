@@ -995,6 +995,38 @@ async fn search_runs_order_and_paging(db: &TestDb) {
     );
 }
 
+/// The run ids of an active-runs search read page by page, following the page tokens; stops
+/// once it holds more than `expected` runs, so a paging bug that repeats runs cannot loop.
+async fn searched_page_by_page(
+    s: &Store,
+    exps: &[String],
+    filter: &str,
+    order: &[String],
+    page_size: i64,
+    expected: usize,
+) -> Vec<String> {
+    let mut got: Vec<String> = Vec::new();
+    let mut token: Option<String> = None;
+    loop {
+        let page = s
+            .search_runs(
+                exps,
+                filter,
+                ViewType::ActiveOnly,
+                page_size,
+                order,
+                token.as_deref(),
+            )
+            .await
+            .unwrap();
+        got.extend(page.items.into_iter().map(|r| r.info.run_id));
+        token = page.next_page_token;
+        if token.is_none() || got.len() > expected {
+            return got;
+        }
+    }
+}
+
 /// Searches ordered by one metric (which may be answered from the metric's index, reading a
 /// bounded number of its best rows, a short read first; see `Store::search_by_sort_key`),
 /// paged in small pages so that those rows often do not hold the page, and the short read
@@ -1085,26 +1117,9 @@ async fn search_by_one_metric_pages_as_a_full_sort(db: &TestDb) {
                 if ascending { "ASC" } else { "DESC" }
             )];
             for page_size in [1, 2, 3, 7, 100] {
-                let mut got: Vec<String> = Vec::new();
-                let mut token: Option<String> = None;
-                loop {
-                    let page = s
-                        .search_runs(
-                            &exps,
-                            filter,
-                            ViewType::ActiveOnly,
-                            page_size,
-                            &order,
-                            token.as_deref(),
-                        )
-                        .await
-                        .unwrap();
-                    got.extend(page.items.into_iter().map(|r| r.info.run_id));
-                    token = page.next_page_token;
-                    if token.is_none() || got.len() > expected.len() {
-                        break;
-                    }
-                }
+                let got =
+                    searched_page_by_page(s, &exps, filter, &order, page_size, expected.len())
+                        .await;
                 assert_eq!(got, expected, "{filter:?} {order:?}, pages of {page_size}");
             }
         }
@@ -1194,26 +1209,8 @@ async fn search_by_attributes_pages_as_a_full_sort(db: &TestDb) {
             .map(|o| o.to_string())
             .collect();
         for page_size in [1, 4, 100] {
-            let mut got: Vec<String> = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let page = s
-                    .search_runs(
-                        &exps,
-                        "",
-                        ViewType::ActiveOnly,
-                        page_size,
-                        &order_by,
-                        token.as_deref(),
-                    )
-                    .await
-                    .unwrap();
-                got.extend(page.items.into_iter().map(|r| r.info.run_id));
-                token = page.next_page_token;
-                if token.is_none() || got.len() > expected.len() {
-                    break;
-                }
-            }
+            let got =
+                searched_page_by_page(s, &exps, "", &order_by, page_size, expected.len()).await;
             assert_eq!(got, expected, "{order:?}, pages of {page_size}");
         }
     }

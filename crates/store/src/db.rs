@@ -403,6 +403,28 @@ fn sqlite_pool(options: AnyPoolOptions, stats: &StatsClock) -> AnyPoolOptions {
         })
 }
 
+/// A pool of PostgreSQL's own driver beside [`Pools`], for the reads that return many rows
+/// (see `RowReader`). It connects when first used, with the same session settings.
+pub(crate) fn postgres_reader(url: &str) -> Result<sqlx::PgPool, OpenError> {
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)
+        .map_err(|source| OpenError::Connect {
+            uri: redact(url),
+            source,
+        })?
+        .disable_statement_logging();
+    Ok(sqlx::postgres::PgPoolOptions::new()
+        .max_connections(8)
+        .min_connections(0)
+        .acquire_timeout(Duration::from_secs(60))
+        .after_connect(|conn, _meta| {
+            Box::pin(async move {
+                conn.execute(POSTGRES_SESSION).await?;
+                Ok(())
+            })
+        })
+        .connect_lazy_with(options))
+}
+
 fn pool_options(max_connections: u32, init_sql: &str) -> AnyPoolOptions {
     let init_sql = init_sql.to_string();
     AnyPoolOptions::new()

@@ -202,7 +202,7 @@ impl Store {
                 format!(" AND ({HISTORY_ORDER}) > ({first}, {second}, {third}, {fourth})")
             })
         };
-        if let Some(reader) = &self.reader {
+        if let crate::RowReader::Sqlite(reader) = &self.reader {
             let sql = format!(
                 "SELECT \"timestamp\", step, value, is_nan FROM metrics WHERE run_uuid = ?1 \
                  AND \"key\" = ?2{}{} ORDER BY {HISTORY_ORDER} LIMIT ?3 OFFSET ?4",

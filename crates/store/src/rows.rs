@@ -188,7 +188,8 @@ enum DataRow {
     Tag(KeyValue),
 }
 
-/// The queries for runs' data, each ending in `IN (`. No ORDER BY: like MLflow's own query,
+/// The queries for runs' data on SQLite, each ending in `IN (` (PostgreSQL's are one
+/// statement, in [`postgres_run_data`]). No ORDER BY: like MLflow's own query,
 /// rows come in the database's natural order, which is insertion order on SQLite.
 const RUN_DATA: [(DataKind, &str); 3] = [
     (
@@ -260,11 +261,60 @@ fn sqlite_run_data(
     Ok(data)
 }
 
-/// Loads data, inputs and outputs for runs, keeping their order; `reader` reads the data rows
-/// on SQLite.
+/// [`RUN_DATA`] through sqlx's PostgreSQL driver (see [`crate::RowReader`]): the three
+/// tables in one statement, the runs bound once as an array, each row with its run's
+/// position in `ids`.
+async fn postgres_run_data(
+    pool: &sqlx::PgPool,
+    ids: &[String],
+) -> sqlx::Result<Vec<(usize, DataRow)>> {
+    let slots = slots(ids);
+    let rows = sqlx::query(
+        "SELECT 0 AS kind, run_uuid, \"key\", NULL AS text, value, \"timestamp\", step, is_nan \
+         FROM latest_metrics WHERE run_uuid = ANY($1) \
+         UNION ALL SELECT 1, run_uuid, \"key\", value, NULL, NULL, NULL, NULL \
+         FROM params WHERE run_uuid = ANY($1) \
+         UNION ALL SELECT 2, run_uuid, \"key\", value, NULL, NULL, NULL, NULL \
+         FROM tags WHERE run_uuid = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await?;
+    let mut data = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let Some(&slot) = slots.get(row.try_get::<&str, _>(1)?) else {
+            continue;
+        };
+        let key: String = row.try_get(2)?;
+        let item = match row.try_get::<i32, _>(0)? {
+            0 => DataRow::Metric(Metric {
+                key,
+                value: metric_value(row.try_get(4)?, row.try_get::<bool, _>(7)?.into()),
+                timestamp: row.try_get::<Option<i64>, _>(5)?.unwrap_or(0),
+                step: row.try_get(6)?,
+            }),
+            kind => {
+                let kv = KeyValue {
+                    key,
+                    value: row.try_get::<Option<String>, _>(3)?.unwrap_or_default(),
+                };
+                if kind == 1 {
+                    DataRow::Param(kv)
+                } else {
+                    DataRow::Tag(kv)
+                }
+            }
+        };
+        data.push((slot, item));
+    }
+    Ok(data)
+}
+
+/// Loads data, inputs and outputs for runs, keeping their order; `reader` reads the data
+/// rows.
 pub(crate) async fn load_runs(
     pool: &AnyPool,
-    reader: Option<&std::sync::Arc<crate::sqlite_direct::SqliteReader>>,
+    reader: &crate::RowReader,
     infos: Vec<RunInfo>,
 ) -> Result<Vec<Run>> {
     let ids: Vec<String> = infos.iter().map(|i| i.run_id.clone()).collect();
@@ -283,41 +333,12 @@ pub(crate) async fn load_runs(
     }
 
     let data = match reader {
-        Some(reader) => {
+        crate::RowReader::Sqlite(reader) => {
             let ids = ids.clone();
             reader.read(move |conn| sqlite_run_data(conn, &ids)).await?
         }
-        None => {
-            let mut data = Vec::new();
-            for (kind, sql) in RUN_DATA {
-                for_each_in_chunks(pool, sql, "", &ids, |row| {
-                    let run: &str = row.try_get("run_uuid").map_err(db_error)?;
-                    let Some(&slot) = index.get(run) else {
-                        return Ok(());
-                    };
-                    let item = match kind {
-                        DataKind::Metric => DataRow::Metric(metric(row)?),
-                        DataKind::Param | DataKind::Tag => {
-                            let kv = KeyValue {
-                                key: row.try_get("key").map_err(db_error)?,
-                                value: row
-                                    .try_get::<Option<String>, _>("value")
-                                    .map_err(db_error)?
-                                    .unwrap_or_default(),
-                            };
-                            if kind == DataKind::Param {
-                                DataRow::Param(kv)
-                            } else {
-                                DataRow::Tag(kv)
-                            }
-                        }
-                    };
-                    data.push((slot, item));
-                    Ok(())
-                })
-                .await?;
-            }
-            data
+        crate::RowReader::Postgres(pool) => {
+            postgres_run_data(pool, &ids).await.map_err(db_error)?
         }
     };
     for (slot, item) in data {

@@ -530,7 +530,7 @@ impl Store {
     /// Gets a run, deleted or not, with its latest metrics, params, tags, inputs and outputs.
     pub async fn get_run(&self, run_id: &str) -> Result<Run> {
         let info = self.run_info(run_id).await?;
-        let mut runs = rows::load_runs(&self.pools.read, self.reader.as_ref(), vec![info]).await?;
+        let mut runs = rows::load_runs(&self.pools.read, &self.reader, vec![info]).await?;
         runs.pop().ok_or_else(|| run_not_found(run_id))
     }
 

@@ -388,7 +388,7 @@ impl Store {
         } else {
             None
         };
-        let items = rows::load_runs(&self.pools.read, self.reader.as_ref(), infos).await?;
+        let items = rows::load_runs(&self.pools.read, &self.reader, infos).await?;
         Ok(Page {
             items,
             next_page_token,

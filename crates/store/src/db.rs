@@ -270,6 +270,8 @@ impl Pools {
             .map_err(connect_err)?
             .disable_statement_logging();
         let pool = pool_options(16, POSTGRES_SESSION)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
             .connect_with(options)
             .await
             .map_err(connect_err)?;
@@ -416,6 +418,8 @@ pub(crate) fn postgres_reader(url: &str) -> Result<sqlx::PgPool, OpenError> {
         .max_connections(8)
         .min_connections(0)
         .acquire_timeout(Duration::from_secs(60))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 conn.execute(POSTGRES_SESSION).await?;
@@ -423,6 +427,21 @@ pub(crate) fn postgres_reader(url: &str) -> Result<sqlx::PgPool, OpenError> {
             })
         })
         .connect_lazy_with(options))
+}
+
+/// How long a PostgreSQL connection may sit idle in a pool and still be handed out unchecked.
+const UNCHECKED_IDLE: Duration = Duration::from_secs(1);
+
+/// Hands out a PostgreSQL connection that was idle less than [`UNCHECKED_IDLE`] as it is, and
+/// pings one idle longer first, dropping it if the ping fails. sqlx pings on every acquire by
+/// default: one more round trip for every statement group, four per run lifecycle (create,
+/// log-batch, end). A connection in steady use has just answered; one the server or the network
+/// dropped while it sat idle is still caught before a request gets it.
+async fn ping_when_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> sqlx::Result<bool> {
+    Ok(meta.idle_for < UNCHECKED_IDLE || conn.ping().await.is_ok())
 }
 
 fn pool_options(max_connections: u32, init_sql: &str) -> AnyPoolOptions {

@@ -479,6 +479,27 @@ async fn param_conflicts(
         .collect())
 }
 
+/// How a [`batch_statement`] with params treats params the run already has.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExistingParams {
+    /// The statement fails with [`EXISTING_PARAM_ABORT`] in its error, which undoes all of
+    /// it: run by itself, it then commits only when every param was new.
+    Abort,
+    /// The statement counts them out (it answers how many params it inserted), for the
+    /// transaction around it to compare.
+    Count,
+}
+
+/// Text of the error a [`ExistingParams::Abort`] statement fails with. SQL has no `RAISE`
+/// outside PL/pgSQL, so the statement casts this text, joined to a column so that the planner
+/// cannot evaluate the cast ahead of the rows, to a number.
+const EXISTING_PARAM_ABORT: &str = "trackway: the run already has one of these params";
+
+/// Whether `e` is the failure of an [`ExistingParams::Abort`] statement.
+fn is_existing_param_abort(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.message().contains(EXISTING_PARAM_ABORT))
+}
+
 /// PostgreSQL: a batch's run check, params, points, latest values and tags as one statement
 /// (see [`Store::log_postgres`]). Each write is a data-modifying CTE, which PostgreSQL runs to
 /// completion, and each inserts only if the run's row says it is active, so a batch to a
@@ -489,6 +510,7 @@ fn batch_statement(
     metrics: &[MetricSpec],
     params: &[KeyValue],
     tags: &[KeyValue],
+    existing: ExistingParams,
 ) -> SqlBuilder {
     // `$1` is the run id throughout; the rows' values follow.
     let mut qb = SqlBuilder::for_backend(
@@ -543,11 +565,20 @@ fn batch_statement(
         });
         qb.push(format!("{TAG_CONFLICT})"));
     }
-    qb.push(if params.is_empty() {
-        " SELECT lifecycle_stage, experiment_id, 0 AS inserted FROM run"
+    if params.is_empty() {
+        qb.push(" SELECT lifecycle_stage, experiment_id, 0 AS inserted FROM run");
+    } else if existing == ExistingParams::Count {
+        qb.push(
+            " SELECT lifecycle_stage, experiment_id, (SELECT count(*) FROM p) AS inserted FROM run",
+        );
     } else {
-        " SELECT lifecycle_stage, experiment_id, (SELECT count(*) FROM p) AS inserted FROM run"
-    });
+        qb.push(format!(
+            " SELECT lifecycle_stage, experiment_id, CASE WHEN lifecycle_stage = 'active' \
+             AND (SELECT count(*) FROM p) < {} THEN CAST('{EXISTING_PARAM_ABORT}: ' || \
+             lifecycle_stage AS BIGINT) ELSE (SELECT count(*) FROM p) END AS inserted FROM run",
+            params.len()
+        ));
+    }
     qb
 }
 
@@ -583,13 +614,15 @@ fn batch_outcome(run_id: &str, row: Option<AnyRow>) -> Result<i64> {
 }
 
 impl Store {
-    /// PostgreSQL: logs to a run in one [`batch_statement`]. Without params it commits by
-    /// itself: one round trip, where a transaction took five (`log-metric`) to seven
-    /// (`log-batch`). With params it runs in a transaction, and params that were already
-    /// logged are then compared ([`param_conflicts`], a statement of its own, so that a
-    /// concurrent writer's committed value is the one compared); a conflict rolls the whole
-    /// batch back. `None` when the batch needs the general path: points of logged models, or
-    /// a run name among the tags.
+    /// PostgreSQL: logs to a run in one [`batch_statement`], which commits by itself: one
+    /// round trip, where a transaction took five (`log-metric`) to seven (`log-batch`). With
+    /// params, that first statement undoes itself when the run already has one of them
+    /// ([`ExistingParams::Abort`]), and the batch is then written again in a transaction,
+    /// where params that were already logged are compared ([`param_conflicts`], a statement
+    /// of its own, so that a concurrent writer's committed value is the one compared); a
+    /// conflict rolls the whole batch back. New params, the usual case (a run's lifecycle
+    /// logs each once), so cost no `BEGIN` and `COMMIT` round trips. `None` when the batch
+    /// needs the general path: points of logged models, or a run name among the tags.
     async fn log_postgres(
         &self,
         run_id: &str,
@@ -604,33 +637,38 @@ impl Store {
         {
             return None;
         }
-        let statement = batch_statement(run_id, metrics, params, tags).build();
-        Some(if params.is_empty() {
-            async {
-                let mut conn = self.pools.write().await.map_err(db_error)?;
-                let row = statement
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(db_error)?;
-                batch_outcome(run_id, row).map(drop)
-            }
-            .await
-        } else {
-            async {
-                let mut tx = self.pools.begin_write().await.map_err(db_error)?;
-                let row = statement
-                    .fetch_optional(&mut **tx)
-                    .await
-                    .map_err(db_error)?;
-                if batch_outcome(run_id, row)? < params.len() as i64 {
-                    let conflicts = param_conflicts(&mut tx, run_id, params).await?;
-                    if !conflicts.is_empty() {
-                        return Err(message.error(run_id, &conflicts));
+        let alone = async {
+            let statement =
+                batch_statement(run_id, metrics, params, tags, ExistingParams::Abort).build();
+            let mut conn = self.pools.write().await?;
+            statement.fetch_optional(&mut *conn).await
+        }
+        .await;
+        Some(match alone {
+            Err(e) if is_existing_param_abort(&e) => {
+                async {
+                    let statement =
+                        batch_statement(run_id, metrics, params, tags, ExistingParams::Count)
+                            .build();
+                    let mut tx = self.pools.begin_write().await.map_err(db_error)?;
+                    let row = statement
+                        .fetch_optional(&mut **tx)
+                        .await
+                        .map_err(db_error)?;
+                    if batch_outcome(run_id, row)? < params.len() as i64 {
+                        let conflicts = param_conflicts(&mut tx, run_id, params).await?;
+                        if !conflicts.is_empty() {
+                            return Err(message.error(run_id, &conflicts));
+                        }
                     }
+                    tx.commit().await.map_err(db_error)
                 }
-                tx.commit().await.map_err(db_error)
+                .await
             }
-            .await
+            alone => alone
+                .map_err(db_error)
+                .and_then(|row| batch_outcome(run_id, row))
+                .map(drop),
         })
     }
 

@@ -611,6 +611,21 @@ async fn batch_is_atomic_and_bounded(db: &TestDb) {
     );
     assert_eq!(run_data.params, vec![kv("p", "1")]);
     assert!(!run_data.tags.iter().any(|t| t.key == "t"));
+    // A param logged again with its value is no conflict: the rest of the batch is stored.
+    s.log_batch(
+        &run,
+        &[metric("m", 1.0, 1, 0)],
+        &[kv("p", "1"), kv("q", "1")],
+        &[kv("t", "x")],
+    )
+    .await
+    .unwrap();
+    let run_data = s.get_run(&run).await.unwrap().data;
+    assert_eq!(run_data.metrics.len(), 1);
+    let mut params = run_data.params;
+    params.sort_by(|a, b| a.key.cmp(&b.key));
+    assert_eq!(params, vec![kv("p", "1"), kv("q", "1")]);
+    assert!(run_data.tags.contains(&kv("t", "x")));
 
     let too_many: Vec<MetricSpec> = (0..1001).map(|i| metric("m", i as f64, 1, i)).collect();
     let err = s.log_batch(&run, &too_many, &[], &[]).await.unwrap_err();

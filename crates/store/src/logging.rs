@@ -492,7 +492,9 @@ enum ExistingParams {
 
 /// Text of the error a [`ExistingParams::Abort`] statement fails with. SQL has no `RAISE`
 /// outside PL/pgSQL, so the statement casts this text, joined to a column so that the planner
-/// cannot evaluate the cast ahead of the rows, to a number.
+/// cannot evaluate the cast ahead of the rows, to a number. PostgreSQL logs it as an error
+/// (with the statement, under its default `log_min_error_statement`) each time a batch logs
+/// a param the run already has; the text says what it is.
 const EXISTING_PARAM_ABORT: &str = "trackway: the run already has one of these params";
 
 /// Whether `e` is the failure of an [`ExistingParams::Abort`] statement.

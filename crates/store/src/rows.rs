@@ -261,9 +261,9 @@ fn sqlite_run_data(
     Ok(data)
 }
 
-/// [`RUN_DATA`] through sqlx's PostgreSQL driver (see [`crate::RowReader`]): the three
-/// tables in one statement, the runs bound once as an array, each row with its run's
-/// position in `ids`.
+/// The rows [`RUN_DATA`] reads, on PostgreSQL, through sqlx's PostgreSQL driver (see
+/// [`crate::RowReader`]): the three tables in one statement, the runs bound once as an
+/// array, each row with its run's position in `ids`.
 async fn postgres_run_data(
     pool: &sqlx::PgPool,
     ids: &[String],

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::pool::PoolConnection;
+use sqlx::pool::{PoolConnection, PoolOptions};
 use sqlx::{Any, AnyConnection, AnyPool, AssertSqlSafe, ConnectOptions, Executor};
 use tokio::sync::OwnedMutexGuard;
 
@@ -269,9 +269,7 @@ impl Pools {
         let options = AnyConnectOptions::from_str(url)
             .map_err(connect_err)?
             .disable_statement_logging();
-        let pool = pool_options(16, POSTGRES_SESSION)
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
+        let pool = postgres_pool(pool_options(16, POSTGRES_SESSION))
             .connect_with(options)
             .await
             .map_err(connect_err)?;
@@ -414,19 +412,16 @@ pub(crate) fn postgres_reader(url: &str) -> Result<sqlx::PgPool, OpenError> {
             source,
         })?
         .disable_statement_logging();
-    Ok(sqlx::postgres::PgPoolOptions::new()
-        .max_connections(8)
+    Ok(postgres_pool(pool_options(8, POSTGRES_SESSION))
         .min_connections(0)
-        .acquire_timeout(Duration::from_secs(60))
+        .connect_lazy_with(options))
+}
+
+/// PostgreSQL pool settings, for both of a store's pools: see [`ping_when_idle`].
+fn postgres_pool<DB: sqlx::Database>(options: PoolOptions<DB>) -> PoolOptions<DB> {
+    options
         .test_before_acquire(false)
         .before_acquire(|conn, meta| Box::pin(ping_when_idle(conn, meta)))
-        .after_connect(|conn, _meta| {
-            Box::pin(async move {
-                conn.execute(POSTGRES_SESSION).await?;
-                Ok(())
-            })
-        })
-        .connect_lazy_with(options))
 }
 
 /// How long a PostgreSQL connection may sit idle in a pool and still be handed out unchecked.
@@ -444,13 +439,16 @@ async fn ping_when_idle<C: sqlx::Connection>(
     Ok(meta.idle_for < UNCHECKED_IDLE || conn.ping().await.is_ok())
 }
 
-fn pool_options(max_connections: u32, init_sql: &str) -> AnyPoolOptions {
+fn pool_options<DB: sqlx::Database>(max_connections: u32, init_sql: &str) -> PoolOptions<DB>
+where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+{
     let init_sql = init_sql.to_string();
-    AnyPoolOptions::new()
+    PoolOptions::new()
         .max_connections(max_connections)
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(60))
-        .after_connect(move |conn, _meta| {
+        .after_connect(move |conn: &mut DB::Connection, _meta| {
             let init_sql = init_sql.clone();
             Box::pin(async move {
                 if !init_sql.is_empty() {

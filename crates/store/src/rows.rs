@@ -263,12 +263,12 @@ fn sqlite_run_data(
 
 /// The rows [`RUN_DATA`] reads, on PostgreSQL, through sqlx's PostgreSQL driver (see
 /// [`crate::RowReader`]): the three tables in one statement, the runs bound once as an
-/// array, each row with its run's position in `ids`.
+/// array, each row with its run's position from `slots`.
 async fn postgres_run_data(
     pool: &sqlx::PgPool,
     ids: &[String],
+    slots: &HashMap<&str, usize>,
 ) -> sqlx::Result<Vec<(usize, DataRow)>> {
-    let slots = slots(ids);
     let rows = sqlx::query(
         "SELECT 0 AS kind, run_uuid, \"key\", NULL AS text, value, \"timestamp\", step, is_nan \
          FROM latest_metrics WHERE run_uuid = ANY($1) \
@@ -337,9 +337,9 @@ pub(crate) async fn load_runs(
             let ids = ids.clone();
             reader.read(move |conn| sqlite_run_data(conn, &ids)).await?
         }
-        crate::RowReader::Postgres(pool) => {
-            postgres_run_data(pool, &ids).await.map_err(db_error)?
-        }
+        crate::RowReader::Postgres(pool) => postgres_run_data(pool, &ids, &index)
+            .await
+            .map_err(db_error)?,
     };
     for (slot, item) in data {
         let target = &mut runs[slot].data;

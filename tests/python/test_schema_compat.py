@@ -17,7 +17,7 @@ import pytest
 import requests
 from mlflow.entities import Metric, Param, RunTag
 
-from conftest import Server, free_port, mlflow_major
+from conftest import Server, free_port, mlflow_major, new_pg_database
 
 pytestmark = pytest.mark.skipif(mlflow_major() < 3, reason="MLflow 2.x cannot open MLflow 3.17.2's schema")
 
@@ -150,6 +150,49 @@ def side_indexes(uri):
         engine.dispose()
 
 
+def structure(uri):
+    """MLflow's tables as SQLAlchemy reads them back (columns, keys, indexes, constraints) and,
+    on PostgreSQL, the triggers and functions; Trackway's side indexes left out."""
+    import sqlalchemy
+
+    def by_name(items):
+        return sorted(items, key=lambda item: str(item.get("name")))
+
+    engine = sqlalchemy.create_engine(uri)
+    try:
+        inspector = sqlalchemy.inspect(engine)
+        tables = {}
+        for table in sorted(inspector.get_table_names()):
+            tables[table] = {
+                "columns": [(c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+                            for c in inspector.get_columns(table)],
+                "primary key": inspector.get_pk_constraint(table),
+                "foreign keys": by_name(inspector.get_foreign_keys(table)),
+                "indexes": by_name(i for i in inspector.get_indexes(table)
+                                   if not i["name"].startswith("trackway_")),
+                "unique": by_name(inspector.get_unique_constraints(table)),
+                "checks": by_name(inspector.get_check_constraints(table)),
+            }
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as conn:
+                tables["(triggers)"] = conn.execute(sqlalchemy.text(
+                    "SELECT tgname, tgrelid::regclass::text, tgfoid::regproc::text FROM pg_trigger "
+                    "WHERE NOT tgisinternal ORDER BY 1")).all()
+                tables["(sequences)"] = conn.execute(sqlalchemy.text(
+                    "SELECT sequencename, data_type::text, start_value, increment_by "
+                    "FROM pg_sequences ORDER BY 1")).all()
+        return tables
+    finally:
+        engine.dispose()
+
+
+def fresh_db_like(uri, tmp_path):
+    """Another empty database on the same engine as `uri`: (uri, drop)."""
+    if engine_of(uri) == "sqlite":
+        return f"sqlite:///{tmp_path / 'made-by-trackway.db'}", lambda: None
+    return new_pg_database()
+
+
 @pytest.fixture
 def empty_db(backend_uri):
     return backend_uri
@@ -186,6 +229,16 @@ def test_mlflow_database_is_served_by_trackway(empty_db, tmp_path):
         theirs.stop()
 
     assert side_indexes(empty_db) == set()
+    # The schema Trackway creates is the one MLflow made, table for table.
+    made_by_mlflow = structure(empty_db)
+    assert len(made_by_mlflow) > 60
+    ours, drop = fresh_db_like(empty_db, tmp_path)
+    try:
+        Server(ours, tmp_path / "trackway-fresh").stop()
+        assert structure(ours) == made_by_mlflow
+    finally:
+        drop()
+
     trackway = Server(empty_db, tmp_path / "trackway")
     try:
         assert "(Current schema)" in trackway.log_text()

@@ -92,32 +92,38 @@ const SIDE_INDEXES: &[SideIndex] = &[
     },
 ];
 
-/// The `CREATE INDEX` statements for an engine; `concurrently` only on PostgreSQL.
-fn statements(backend: Backend, concurrently: bool) -> impl Iterator<Item = String> {
+/// The `CREATE INDEX` statements for an engine, each with its table; `concurrently` only on
+/// PostgreSQL.
+pub(crate) fn statements(
+    backend: Backend,
+    concurrently: bool,
+) -> impl Iterator<Item = (&'static str, String)> {
     SIDE_INDEXES.iter().filter_map(move |i| {
         let columns = match (backend, &i.postgres) {
             (Backend::Sqlite, _) | (Backend::Postgres, OnPostgres::Same) => i.columns,
             (Backend::Postgres, OnPostgres::Columns(columns)) => columns,
             (Backend::Postgres, OnPostgres::Skip) => return None,
         };
-        Some(format!(
+        let sql = format!(
             "CREATE INDEX {}IF NOT EXISTS {} ON {} ({columns})",
             if concurrently { "CONCURRENTLY " } else { "" },
             i.name,
             i.table,
-        ))
+        );
+        Some((i.table, sql))
     })
 }
 
 /// Index entries `ANALYZE` reads per index (see [`refresh_statistics`]).
 const ANALYSIS_LIMIT: u32 = 500_000;
 
-/// Creates the side indexes inside the transaction that created MLflow's schema.
+/// Creates the side indexes inside the transaction that created MLflow's schema (SQLite's;
+/// PostgreSQL builds each with its table, see `schema::create_postgres`).
 pub(crate) async fn create_with_schema(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
 ) -> sqlx::Result<()> {
-    for sql in statements(backend, false) {
+    for (_, sql) in statements(backend, false) {
         tx.execute(AssertSqlSafe(sql)).await?;
     }
     Ok(())
@@ -128,7 +134,7 @@ pub(crate) async fn create_with_schema(
 /// `CONCURRENTLY`, which must run outside a transaction.
 pub(crate) async fn create_missing(pools: &crate::db::Pools) -> sqlx::Result<()> {
     let concurrently = pools.backend == Backend::Postgres;
-    for sql in statements(pools.backend, concurrently) {
+    for (_, sql) in statements(pools.backend, concurrently) {
         sqlx::raw_sql(AssertSqlSafe(sql))
             .execute(&mut *pools.write().await?)
             .await?;

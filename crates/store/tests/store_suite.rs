@@ -100,6 +100,65 @@ async fn schema_is_created_then_reused(db: &TestDb) {
     again.close().await;
 }
 
+/// A PostgreSQL schema creation cut short (its marker table still there) is cleared and done
+/// again at the next start; tables without the marker are someone else's and are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_schema_creation_cut_short_is_redone() {
+    use sqlx::Connection;
+    let Some((uri, pg_drop)) = common::empty_postgres().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&uri).await.unwrap();
+    // What a start that died after its first share leaves: the marker, the trigger's function,
+    // a table with its sequence, and no `alembic_version`.
+    sqlx::raw_sql(
+        "CREATE TABLE trackway_unfinished_schema (started BIGINT); \
+         CREATE FUNCTION prevent_secrets_aad_mutation() RETURNS trigger LANGUAGE plpgsql \
+         AS $$ BEGIN RETURN NEW; END; $$; \
+         CREATE TABLE experiments (experiment_id integer NOT NULL); \
+         CREATE SEQUENCE experiments_experiment_id_seq OWNED BY experiments.experiment_id",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let store = Store::open(&uri, common::ARTIFACT_ROOT).await.unwrap();
+    assert_eq!(store.schema_state(), SchemaState::Created);
+    assert_eq!(store.get_experiment("0").await.unwrap().name, "Default");
+    let id = store.create_experiment("after", None, &[]).await.unwrap();
+    assert_eq!(id, "1");
+    store.close().await;
+    let left: Vec<(String,)> = sqlx::query_as(
+        "SELECT CAST(table_name AS TEXT) FROM information_schema.tables \
+         WHERE table_schema = current_schema() AND table_name LIKE 'trackway%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    assert_eq!(left, []);
+    let again = Store::open(&uri, common::ARTIFACT_ROOT).await.unwrap();
+    assert_eq!(again.schema_state(), SchemaState::Current);
+    assert_eq!(again.get_experiment(&id).await.unwrap().name, "after");
+    again.close().await;
+    conn.close().await.unwrap();
+    common::drop_postgres(pg_drop).await;
+
+    let Some((uri, pg_drop)) = common::empty_postgres().await else {
+        return;
+    };
+    let mut conn = sqlx::PgConnection::connect(&uri).await.unwrap();
+    sqlx::raw_sql("CREATE TABLE experiments (experiment_id integer NOT NULL)")
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let refused = Store::open(&uri, common::ARTIFACT_ROOT)
+        .await
+        .err()
+        .unwrap();
+    assert!(refused.to_string().contains("(experiments)"), "{refused}");
+    conn.close().await.unwrap();
+    common::drop_postgres(pg_drop).await;
+}
+
 async fn experiments_lifecycle(db: &TestDb) {
     let s = &db.store;
     let id = s

@@ -20,14 +20,8 @@ impl TestDb {
     /// Closes the store and drops a PostgreSQL test database.
     pub async fn finish(self) {
         self.store.close().await;
-        if let Some((admin_url, name)) = self.pg_drop
-            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await
-        {
-            let _ = sqlx::query(AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut conn)
-            .await;
+        if let Some(pg_drop) = self.pg_drop {
+            drop_postgres(pg_drop).await;
         }
     }
 }
@@ -65,6 +59,21 @@ pub fn postgres_admin_url() -> Option<String> {
 
 /// A new, empty database on the test PostgreSQL server; `None` when skipping on purpose.
 pub async fn postgres() -> Option<TestDb> {
+    let (uri, pg_drop) = empty_postgres().await?;
+    let store = Store::open(&uri, ARTIFACT_ROOT)
+        .await
+        .expect("open postgres store");
+    Some(TestDb {
+        store,
+        uri,
+        _dir: None,
+        pg_drop: Some(pg_drop),
+    })
+}
+
+/// A new database on the test PostgreSQL server, not opened: its URI, and the admin URL and
+/// name that [`drop_postgres`] takes.
+pub async fn empty_postgres() -> Option<(String, (String, String))> {
     let admin_url = postgres_admin_url()?;
     let name = format!("trackway_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(&admin_url)
@@ -75,16 +84,18 @@ pub async fn postgres() -> Option<TestDb> {
         .await
         .expect("create test database");
     conn.close().await.ok();
-    let uri = replace_database(&admin_url, &name);
-    let store = Store::open(&uri, ARTIFACT_ROOT)
-        .await
-        .expect("open postgres store");
-    Some(TestDb {
-        store,
-        uri,
-        _dir: None,
-        pg_drop: Some((admin_url, name)),
-    })
+    Some((replace_database(&admin_url, &name), (admin_url, name)))
+}
+
+/// Drops a database that [`empty_postgres`] made.
+pub async fn drop_postgres((admin_url, name): (String, String)) {
+    if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+        let _ = sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
 }
 
 /// Swaps the database name at the end of a PostgreSQL URL.

@@ -78,25 +78,19 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
             Ok(SchemaState::Created)
         }
         Backend::Postgres => {
-            // The lock spans several transactions, so it is the session's, and this
-            // connection is closed rather than handed back with it, however this ends.
-            let mut conn = pools.write_pool.acquire().await.map_err(schema_err)?;
-            conn.close_on_drop();
-            sqlx::query("SELECT pg_advisory_lock($1)")
+            let mut tx = pools.begin_write().await.map_err(schema_err)?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
                 .bind(SCHEMA_LOCK_KEY)
-                .execute(&mut *conn)
+                .execute(&mut **tx)
                 .await
                 .map_err(schema_err)?;
-            let state = match inspect(&mut conn, Backend::Postgres).await? {
-                Found::Current => SchemaState::Current,
-                Found::Empty => create_postgres(pools, &mut conn).await?,
-                Found::Unfinished => {
-                    drop_unfinished(&mut conn).await?;
-                    create_postgres(pools, &mut conn).await?
-                }
-            };
-            let _ = conn.close().await;
-            Ok(state)
+            let found = inspect(&mut tx, Backend::Postgres).await?;
+            if let Found::Current = found {
+                return Ok(SchemaState::Current);
+            }
+            create_postgres(pools, &mut tx, matches!(found, Found::Unfinished)).await?;
+            tx.commit().await.map_err(create_err)?;
+            Ok(SchemaState::Created)
         }
     }
 }
@@ -165,58 +159,43 @@ async fn inspect(conn: &mut AnyConnection, backend: Backend) -> Result<Found, Op
 /// about 0.13 s of it in those syncs (measured with `fsync = off`). The tables, each with its
 /// own indexes and constraints, are split among [`POSTGRES_BUILDERS`] connections whose
 /// syncs overlap (0.17 to 0.18 s with four), and what links tables (foreign keys, the
-/// trigger) and the rows follow in one transaction once all tables exist. That takes several
-/// transactions, so a marker table is committed first and dropped with the last: a creation
-/// cut short leaves the marker, and the next start removes what it left (see
-/// [`drop_unfinished`]) and begins again. The advisory lock keeps other servers waiting
-/// until the schema is whole.
+/// trigger) and the rows follow in `tx` once all tables exist; `tx` holds the advisory lock
+/// that keeps other servers waiting until the schema is whole.
+///
+/// The tables are committed before `tx`, so a marker table is committed first, and dropped in
+/// `tx`: a creation cut short leaves the marker, and the next start (`unfinished`) removes,
+/// in the marker's own transaction, only what the script creates, and begins again. MLflow's
+/// server cannot have written to those tables: without `alembic_version` it does not treat
+/// the database as made.
 async fn create_postgres(
     pools: &Pools,
-    conn: &mut AnyConnection,
-) -> Result<SchemaState, OpenError> {
+    tx: &mut AnyConnection,
+    unfinished: bool,
+) -> Result<(), OpenError> {
     let plan = PostgresPlan::of(POSTGRES_SCHEMA);
-    let first = format!(
-        "CREATE TABLE {UNFINISHED_MARKER} (started BIGINT); {}",
+    let mut first = String::new();
+    if unfinished {
+        first.push_str(&plan.drops().join("\n"));
+        first.push_str(&format!("\nDROP TABLE {UNFINISHED_MARKER};\n"));
+    }
+    first.push_str(&format!(
+        "CREATE TABLE {UNFINISHED_MARKER} (started BIGINT);\n{}",
         plan.first.join("\n")
-    );
-    sqlx::raw_sql(AssertSqlSafe(first))
-        .execute(&mut *conn)
+    ));
+    // Each of these scripts is one simple query, which PostgreSQL runs as one transaction.
+    let run = |sql: String| async move {
+        let mut conn = pools.write_pool.acquire().await?;
+        sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut *conn).await
+    };
+    run(first).await.map_err(create_err)?;
+    futures::future::try_join_all(plan.shares(POSTGRES_BUILDERS).into_iter().map(run))
         .await
         .map_err(create_err)?;
-    // Each share is one simple query, which PostgreSQL runs as one transaction.
-    futures::future::try_join_all(plan.shares(POSTGRES_BUILDERS).into_iter().map(
-        |share| async move {
-            let mut builder = pools.write_pool.acquire().await?;
-            sqlx::raw_sql(AssertSqlSafe(share))
-                .execute(&mut *builder)
-                .await
-        },
-    ))
-    .await
-    .map_err(create_err)?;
     let last = format!("{}\nDROP TABLE {UNFINISHED_MARKER};", plan.last.join("\n"));
     sqlx::raw_sql(AssertSqlSafe(last))
-        .execute(&mut *conn)
+        .execute(&mut *tx)
         .await
         .map_err(create_err)?;
-    Ok(SchemaState::Created)
-}
-
-/// Removes what a PostgreSQL schema creation cut short left: only objects the schema script
-/// creates, and only when the marker says Trackway was creating them (MLflow's server
-/// cannot have written to them: without `alembic_version` it treats the database as not
-/// yet made).
-async fn drop_unfinished(conn: &mut AnyConnection) -> Result<(), OpenError> {
-    let plan = PostgresPlan::of(POSTGRES_SCHEMA);
-    let sql = format!("{} DROP TABLE {UNFINISHED_MARKER};", plan.drops().join(" "));
-    sqlx::raw_sql(AssertSqlSafe(sql))
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| {
-            OpenError::Schema(format!(
-                "cannot remove an earlier, unfinished creation of MLflow's schema: {e}"
-            ))
-        })?;
     Ok(())
 }
 

@@ -119,17 +119,28 @@ pub(crate) async fn for_each_in_chunks<F>(
 where
     F: FnMut(&AnyRow) -> Result<()>,
 {
+    for row in &rows_in_chunks(pool, sql, suffix, ids).await? {
+        each(row)?;
+    }
+    Ok(())
+}
+
+/// The rows of [`for_each_in_chunks`]'s statements, all read before any is looked at.
+async fn rows_in_chunks(
+    pool: &AnyPool,
+    sql: &str,
+    suffix: &str,
+    ids: &[String],
+) -> Result<Vec<AnyRow>> {
+    let mut rows = Vec::new();
     for chunk in ids.chunks(IN_CHUNK) {
         let mut qb = SqlBuilder::for_backend(crate::db::backend_of(pool), sql);
         qb.push_bind_list(chunk.iter().cloned());
         qb.push(")");
         qb.push(suffix);
-        let rows = qb.build().fetch_all(pool).await.map_err(db_error)?;
-        for row in &rows {
-            each(row)?;
-        }
+        rows.extend(qb.build().fetch_all(pool).await.map_err(db_error)?);
     }
-    Ok(())
+    Ok(rows)
 }
 
 /// Adds tags to experiments.
@@ -312,6 +323,11 @@ async fn postgres_run_data(
 
 /// Loads data, inputs and outputs for runs, keeping their order; `reader` reads the data
 /// rows.
+///
+/// The data, the dataset inputs and the logged-model links are read at once, on three
+/// connections: each read is a round trip (on SQLite a hand-over to another thread), and the
+/// two small ones, usually empty, then wait behind the large one instead of after it. They
+/// were never one snapshot: each was a statement of its own before too.
 pub(crate) async fn load_runs(
     pool: &AnyPool,
     reader: &crate::RowReader,
@@ -332,15 +348,38 @@ pub(crate) async fn load_runs(
         return Ok(runs);
     }
 
-    let data = match reader {
-        crate::RowReader::Sqlite(reader) => {
-            let ids = ids.clone();
-            reader.read(move |conn| sqlite_run_data(conn, &ids)).await?
+    let data = async {
+        match reader {
+            crate::RowReader::Sqlite(reader) => {
+                let ids = ids.clone();
+                reader.read(move |conn| sqlite_run_data(conn, &ids)).await
+            }
+            crate::RowReader::Postgres(pool) => postgres_run_data(pool, &ids, &index)
+                .await
+                .map_err(db_error),
         }
-        crate::RowReader::Postgres(pool) => postgres_run_data(pool, &ids, &index)
-            .await
-            .map_err(db_error)?,
     };
+    // Dataset inputs, in the order they were linked.
+    let inputs = rows_in_chunks(
+        pool,
+        "SELECT i.input_uuid, i.destination_id, d.name, d.digest, d.dataset_source_type, \
+         d.dataset_source, d.dataset_schema, d.dataset_profile FROM inputs i \
+         JOIN datasets d ON d.dataset_uuid = i.source_id \
+         WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN (",
+        " ORDER BY i.destination_id, d.name, d.digest",
+        &ids,
+    );
+    // Logged-model links (MLflow 3) live in the same `inputs` table.
+    let links = rows_in_chunks(
+        pool,
+        "SELECT source_id, source_type, destination_id, step FROM inputs \
+         WHERE ((source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') \
+         OR (source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')) AND source_id IN (",
+        " ORDER BY step, destination_id",
+        &ids,
+    );
+    let (data, inputs, links) = tokio::try_join!(data, inputs, links)?;
+
     for (slot, item) in data {
         let target = &mut runs[slot].data;
         match item {
@@ -357,38 +396,26 @@ pub(crate) async fn load_runs(
         }
     }
 
-    // Dataset inputs, in the order they were linked, with their input tags.
     let mut input_slots: HashMap<String, (usize, usize)> = HashMap::new();
-    for_each_in_chunks(
-        pool,
-        "SELECT i.input_uuid, i.destination_id, d.name, d.digest, d.dataset_source_type, \
-         d.dataset_source, d.dataset_schema, d.dataset_profile FROM inputs i \
-         JOIN datasets d ON d.dataset_uuid = i.source_id \
-         WHERE i.source_type = 'DATASET' AND i.destination_type = 'RUN' AND i.destination_id IN (",
-        " ORDER BY i.destination_id, d.name, d.digest",
-        &ids,
-        |row| {
-            let run: &str = row.try_get("destination_id").map_err(db_error)?;
-            if let Some(&i) = index.get(run) {
-                let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
-                let slot = runs[i].inputs.dataset_inputs.len();
-                input_slots.insert(input_uuid, (i, slot));
-                runs[i].inputs.dataset_inputs.push(DatasetInput {
-                    tags: Vec::new(),
-                    dataset: Dataset {
-                        name: row.try_get("name").map_err(db_error)?,
-                        digest: row.try_get("digest").map_err(db_error)?,
-                        source_type: row.try_get("dataset_source_type").map_err(db_error)?,
-                        source: row.try_get("dataset_source").map_err(db_error)?,
-                        schema: row.try_get("dataset_schema").map_err(db_error)?,
-                        profile: row.try_get("dataset_profile").map_err(db_error)?,
-                    },
-                });
-            }
-            Ok(())
-        },
-    )
-    .await?;
+    for row in &inputs {
+        let run: &str = row.try_get("destination_id").map_err(db_error)?;
+        if let Some(&i) = index.get(run) {
+            let input_uuid: String = row.try_get("input_uuid").map_err(db_error)?;
+            let slot = runs[i].inputs.dataset_inputs.len();
+            input_slots.insert(input_uuid, (i, slot));
+            runs[i].inputs.dataset_inputs.push(DatasetInput {
+                tags: Vec::new(),
+                dataset: Dataset {
+                    name: row.try_get("name").map_err(db_error)?,
+                    digest: row.try_get("digest").map_err(db_error)?,
+                    source_type: row.try_get("dataset_source_type").map_err(db_error)?,
+                    source: row.try_get("dataset_source").map_err(db_error)?,
+                    schema: row.try_get("dataset_schema").map_err(db_error)?,
+                    profile: row.try_get("dataset_profile").map_err(db_error)?,
+                },
+            });
+        }
+    }
     if !input_slots.is_empty() {
         let input_ids: Vec<String> = input_slots.keys().cloned().collect();
         for_each_in_chunks(
@@ -410,30 +437,19 @@ pub(crate) async fn load_runs(
         .await?;
     }
 
-    // Logged-model links (MLflow 3) live in the same `inputs` table.
-    for_each_in_chunks(
-        pool,
-        "SELECT source_id, source_type, destination_id, step FROM inputs \
-         WHERE ((source_type = 'RUN_OUTPUT' AND destination_type = 'MODEL_OUTPUT') \
-         OR (source_type = 'RUN_INPUT' AND destination_type = 'MODEL_INPUT')) AND source_id IN (",
-        " ORDER BY step, destination_id",
-        &ids,
-        |row| {
-            let run: &str = row.try_get("source_id").map_err(db_error)?;
-            if let Some(&i) = index.get(run) {
-                let model_id: String = row.try_get("destination_id").map_err(db_error)?;
-                let source_type: String = row.try_get("source_type").map_err(db_error)?;
-                if source_type == "RUN_OUTPUT" {
-                    let step: i64 = row.try_get("step").map_err(db_error)?;
-                    let outputs = runs[i].outputs.get_or_insert_default();
-                    outputs.model_outputs.push(ModelOutput { model_id, step });
-                } else {
-                    runs[i].inputs.model_inputs.push(ModelInput { model_id });
-                }
+    for row in &links {
+        let run: &str = row.try_get("source_id").map_err(db_error)?;
+        if let Some(&i) = index.get(run) {
+            let model_id: String = row.try_get("destination_id").map_err(db_error)?;
+            let source_type: String = row.try_get("source_type").map_err(db_error)?;
+            if source_type == "RUN_OUTPUT" {
+                let step: i64 = row.try_get("step").map_err(db_error)?;
+                let outputs = runs[i].outputs.get_or_insert_default();
+                outputs.model_outputs.push(ModelOutput { model_id, step });
+            } else {
+                runs[i].inputs.model_inputs.push(ModelInput { model_id });
             }
-            Ok(())
-        },
-    )
-    .await?;
+        }
+    }
     Ok(runs)
 }

@@ -155,12 +155,13 @@ async fn inspect(conn: &mut AnyConnection, backend: Backend) -> Result<Found, Op
 ///
 /// PostgreSQL syncs every B-tree it builds to disk before the statement ends, even on an
 /// empty table, and MLflow's schema has about 200 (primary keys, indexes, the TOAST tables'
-/// indexes): in one transaction, 0.26 to 0.28 s of a fresh server's start went to the script,
-/// about 0.13 s of it in those syncs (measured with `fsync = off`). The tables, each with its
-/// own indexes and constraints, are split among [`POSTGRES_BUILDERS`] connections whose
-/// syncs overlap (0.17 to 0.18 s with four), and what links tables (foreign keys, the
-/// trigger) and the rows follow in `tx` once all tables exist; `tx` holds the advisory lock
-/// that keeps other servers waiting until the schema is whole.
+/// indexes): as one transaction the script took 0.28 to 0.29 s in `psql`, 0.12 to 0.19 s of
+/// it without those syncs (`fsync = off`, measurement only), and was most of a fresh
+/// server's start. The tables, each with its own indexes and constraints, are split among
+/// [`POSTGRES_BUILDERS`] connections whose syncs overlap (in a prototype, 0.24 to 0.29 s on
+/// one connection, 0.18 to 0.19 s on four, slower on six or eight), and what links tables
+/// (foreign keys, the trigger) and the rows follow in `tx` once all tables exist; `tx` holds
+/// the advisory lock that keeps other servers waiting until the schema is whole.
 ///
 /// The tables are committed before `tx`, so a marker table is committed first, and dropped in
 /// `tx`: a creation cut short leaves the marker, and the next start (`unfinished`) removes,

@@ -69,7 +69,7 @@ pub async fn ensure_schema(pools: &Pools) -> Result<SchemaState, OpenError> {
                 .execute(&mut **tx)
                 .await
                 .map_err(create_err)?;
-            crate::side::create_with_schema(&mut tx, Backend::Sqlite)
+            crate::side::create_with_sqlite_schema(&mut tx)
                 .await
                 .map_err(|e| {
                     OpenError::Schema(format!("cannot create Trackway's side indexes: {e}"))

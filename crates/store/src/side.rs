@@ -117,13 +117,12 @@ pub(crate) fn statements(
 /// Index entries `ANALYZE` reads per index (see [`refresh_statistics`]).
 const ANALYSIS_LIMIT: u32 = 500_000;
 
-/// Creates the side indexes inside the transaction that created MLflow's schema (SQLite's;
-/// PostgreSQL builds each with its table, see `schema::create_postgres`).
-pub(crate) async fn create_with_schema(
+/// Creates the side indexes inside the transaction that created MLflow's schema on SQLite
+/// (PostgreSQL builds each with its table, see `schema::create_postgres`).
+pub(crate) async fn create_with_sqlite_schema(
     tx: &mut Transaction<'static, Any>,
-    backend: Backend,
 ) -> sqlx::Result<()> {
-    for (_, sql) in statements(backend, false) {
+    for (_, sql) in statements(Backend::Sqlite, false) {
         tx.execute(AssertSqlSafe(sql)).await?;
     }
     Ok(())

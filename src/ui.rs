@@ -54,8 +54,8 @@ pub fn installed_dir(data_dir: &Path) -> PathBuf {
 }
 
 /// The UI the server serves: `--ui-dir` if given (it must hold a build), else the installed
-/// one, else the `mlflow` package of the active Python environment (looked up in the
-/// background, so start-up does not wait for Python), else none.
+/// one, else the `mlflow` package of the active Python environment (looked up when a UI page
+/// is first asked for, so start-up does not run Python), else none.
 pub fn locate(ui_dir: Option<&Path>, data_flag: Option<&Path>) -> anyhow::Result<UiDir> {
     if let Some(dir) = ui_dir {
         if !trackway_server::ui::is_ui_dir(dir) {
@@ -75,7 +75,7 @@ pub fn locate(ui_dir: Option<&Path>, data_flag: Option<&Path>) -> anyhow::Result
             return Ok(UiDir::known(Some(installed)));
         }
     }
-    Ok(UiDir::pending(async {
+    Ok(UiDir::lazy(async {
         let found = python_package_ui().await;
         match &found {
             Some(dir) => tracing::info!("web UI from {}", dir.display()),

@@ -49,11 +49,13 @@ impl UiDir {
         UiDir(futures::future::ready(dir).boxed().shared())
     }
 
-    /// A location still being looked up; the lookup starts now, on the runtime.
-    pub fn pending(lookup: impl Future<Output = Option<PathBuf>> + Send + 'static) -> Self {
-        let shared = lookup.boxed().shared();
-        tokio::spawn(shared.clone());
-        UiDir(shared)
+    /// A location to be looked up when first asked for (by [`UiDir::get`]), once.
+    ///
+    /// Not at start-up: the lookup may run Python, whose start (through a version manager's
+    /// shell shims, say) took 100 ms of CPU here, on cores the server was starting on; and a
+    /// server used only through the API never needs it.
+    pub fn lazy(lookup: impl Future<Output = Option<PathBuf>> + Send + 'static) -> Self {
+        UiDir(lookup.boxed().shared())
     }
 
     /// The directory, once the lookup is done.

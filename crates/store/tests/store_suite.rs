@@ -1480,6 +1480,15 @@ async fn metric_history_paging_and_sampling(db: &TestDb) {
         window.iter().map(|m| m.step).collect::<Vec<_>>(),
         (10..20).collect::<Vec<_>>()
     );
+    // NTILE(4) over the window's 10 points: buckets of 3, 3, 2 and 2, then the last point.
+    let sampled_window = s
+        .get_metric_history_bulk_interval(std::slice::from_ref(&run), "loss", 4, Some((10, 19)))
+        .await
+        .unwrap();
+    assert_eq!(
+        sampled_window.iter().map(|m| m.step).collect::<Vec<_>>(),
+        vec![10, 13, 16, 19]
+    );
     let bulk = s
         .get_metric_history_bulk(std::slice::from_ref(&run), "loss", 5)
         .await

@@ -436,6 +436,7 @@ impl Store {
         let buckets = usize::try_from(max_results.max(1)).unwrap_or(usize::MAX);
         let mut out = Vec::new();
         for run_id in run_ids {
+            // The sampled rows are read by an `IN` list of rowids, so its length is bounded.
             let sampled = match &self.reader {
                 crate::RowReader::Sqlite(reader) if buckets < IN_CHUNK => {
                     sample_in_history_order(reader, run_id, key, steps, buckets).await?

@@ -660,8 +660,7 @@ fn fmt(v: Option<f64>) -> String {
         None => "n/a".into(),
         Some(v) if v >= 1000.0 => format!("{v:.0}"),
         Some(v) if v >= 10.0 => format!("{v:.1}"),
-        // Three significant digits below 1 too: starts of 0.024 and 0.033 s both printed as
-        // 0.02 and 0.03.
+        // Three decimals below 1: starts of 0.024 and 0.033 s had printed as 0.02 and 0.03.
         Some(v) if v >= 1.0 || v == 0.0 => format!("{v:.2}"),
         Some(v) => format!("{v:.3}"),
     }

@@ -45,6 +45,16 @@ struct Point {
 }
 
 impl Point {
+    /// The point in a rusqlite row's columns `timestamp, step, value, is_nan` from `first` on.
+    fn from_sqlite_row(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Point> {
+        Ok(Point {
+            timestamp: row.get(first)?,
+            step: row.get(first + 1)?,
+            value: row.get(first + 2)?,
+            is_nan: row.get::<_, i64>(first + 3)? != 0,
+        })
+    }
+
     fn history_point(self) -> HistoryPoint {
         HistoryPoint {
             value: metric_value(self.value, i64::from(self.is_nan)),
@@ -251,13 +261,7 @@ async fn sample_in_history_order(
             let mut found = HashMap::with_capacity(chosen.len());
             let mut rows = statement.query(rusqlite::params_from_iter(&chosen))?;
             while let Some(row) = rows.next()? {
-                let point = Point {
-                    timestamp: row.get(1)?,
-                    step: row.get(2)?,
-                    value: row.get(3)?,
-                    is_nan: row.get::<_, i64>(4)? != 0,
-                };
-                found.insert(row.get::<_, i64>(0)?, point);
+                found.insert(row.get::<_, i64>(0)?, Point::from_sqlite_row(row, 1)?);
             }
             Ok(chosen
                 .iter()
@@ -331,12 +335,7 @@ impl Store {
                         usize::try_from(limit).map_or(1024, |limit| limit.min(1 << 16)),
                     );
                     while let Some(row) = rows.next()? {
-                        points.push(Point {
-                            timestamp: row.get(0)?,
-                            step: row.get(1)?,
-                            value: row.get(2)?,
-                            is_nan: row.get::<_, i64>(3)? != 0,
-                        });
+                        points.push(Point::from_sqlite_row(row, 0)?);
                     }
                     Ok(points)
                 })

@@ -99,8 +99,31 @@ impl Store {
     /// location (`mlflow-artifacts:/` when the server proxies artifacts).
     pub async fn open(uri: &str, default_artifact_root: &str) -> Result<Store, OpenError> {
         let uri = DatabaseUri::parse(uri)?;
+        let from_template = match &uri {
+            DatabaseUri::Sqlite(path) => {
+                let path = path.clone();
+                match tokio::task::spawn_blocking(move || {
+                    schema::create_sqlite_from_template(&path)
+                })
+                .await
+                .unwrap_or(Ok(false))
+                {
+                    Ok(created) => created,
+                    // A missing directory, say: the connection below reports it as MLflow's
+                    // server would, and on a path it can open, the script makes the schema.
+                    Err(e) => {
+                        tracing::debug!("the database was not made from the template: {e}");
+                        false
+                    }
+                }
+            }
+            DatabaseUri::Postgres(_) => false,
+        };
         let pools = db::Pools::connect(&uri).await?;
-        let schema_state = schema::ensure_schema(&pools).await?;
+        let schema_state = match schema::ensure_schema(&pools).await? {
+            SchemaState::Current if from_template => SchemaState::Created,
+            state => state,
+        };
         let (reader, writer) = match &uri {
             DatabaseUri::Sqlite(path) => (
                 RowReader::Sqlite(sqlite_direct::SqliteReader::new(

@@ -37,60 +37,7 @@ use sqlx::{Any, AssertSqlSafe, Executor, Row, Transaction};
 
 use crate::db::Backend;
 
-/// One side index: its columns on SQLite, and what PostgreSQL gets.
-struct SideIndex {
-    name: &'static str,
-    table: &'static str,
-    columns: &'static str,
-    postgres: OnPostgres,
-}
-
-/// Whether PostgreSQL gets a side index, and with which columns.
-enum OnPostgres {
-    Same,
-    Columns(&'static str),
-    Skip,
-}
-
-const SIDE_INDEXES: &[SideIndex] = &[
-    SideIndex {
-        name: "trackway_metrics_history",
-        table: "metrics",
-        columns: "run_uuid, \"key\", \"timestamp\", step, value, is_nan",
-        postgres: OnPostgres::Same,
-    },
-    SideIndex {
-        name: "trackway_latest_metrics_key_value",
-        table: "latest_metrics",
-        columns: "\"key\", value, is_nan, run_uuid",
-        postgres: OnPostgres::Same,
-    },
-    SideIndex {
-        name: "trackway_latest_metrics_key_run",
-        table: "latest_metrics",
-        columns: "\"key\", run_uuid, value, is_nan",
-        postgres: OnPostgres::Same,
-    },
-    SideIndex {
-        name: "trackway_runs_experiment_start",
-        table: "runs",
-        // SQLite puts NULL first in ascending order, so last in a descending index.
-        columns: "experiment_id, start_time DESC, run_uuid",
-        postgres: OnPostgres::Columns("experiment_id, start_time DESC NULLS LAST, run_uuid"),
-    },
-    SideIndex {
-        name: "trackway_params_key_value",
-        table: "params",
-        columns: "\"key\", value, run_uuid",
-        postgres: OnPostgres::Skip,
-    },
-    SideIndex {
-        name: "trackway_tags_key_value",
-        table: "tags",
-        columns: "\"key\", value, run_uuid",
-        postgres: OnPostgres::Skip,
-    },
-];
+include!("side_indexes.rs");
 
 /// The `CREATE INDEX` statements for an engine, each with its table; `concurrently` only on
 /// PostgreSQL.
@@ -104,13 +51,7 @@ pub(crate) fn statements(
             (Backend::Postgres, OnPostgres::Columns(columns)) => columns,
             (Backend::Postgres, OnPostgres::Skip) => return None,
         };
-        let sql = format!(
-            "CREATE INDEX {}IF NOT EXISTS {} ON {} ({columns})",
-            if concurrently { "CONCURRENTLY " } else { "" },
-            i.name,
-            i.table,
-        );
-        Some((i.table, sql))
+        Some((i.table, create_index_sql(i, columns, concurrently)))
     })
 }
 

@@ -159,6 +159,87 @@ async fn postgres_schema_creation_cut_short_is_redone() {
     common::drop_postgres(pg_drop).await;
 }
 
+/// A new SQLite file is written from the build's template, a file that exists (even empty) gets
+/// the schema script at run time; both must hold the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_template_is_what_the_schema_script_makes() {
+    let dir = tempfile::tempdir().unwrap();
+    let templated = dir.path().join("templated.db");
+    assert!(trackway_store::schema::create_sqlite_from_template(&templated).unwrap());
+    // Never over a file that is there.
+    assert!(!trackway_store::schema::create_sqlite_from_template(&templated).unwrap());
+    let scripted = dir.path().join("scripted.db");
+    std::fs::File::create(&scripted).unwrap();
+    for (path, made) in [
+        (&templated, SchemaState::Current),
+        (&scripted, SchemaState::Created),
+    ] {
+        let store = Store::open(
+            &format!("sqlite:///{}", path.display()),
+            common::ARTIFACT_ROOT,
+        )
+        .await
+        .unwrap();
+        assert_eq!(store.schema_state(), made, "{}", path.display());
+        assert_eq!(store.get_experiment("0").await.unwrap().name, "Default");
+        store.close().await;
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".trackway-new-"))
+        .collect();
+    assert_eq!(leftovers, Vec::<String>::new());
+
+    let describe = |path: &std::path::Path| {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let mut lines: Vec<String> = conn
+            .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name")
+            .unwrap()
+            .query_map([], |row| {
+                let sql: Option<String> = row.get(3)?;
+                Ok(format!(
+                    "{} {} {} {sql:?}",
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, String>(2)?
+                ))
+            })
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        for pragma in [
+            "page_size",
+            "auto_vacuum",
+            "encoding",
+            "journal_mode",
+            "user_version",
+        ] {
+            let value: rusqlite::types::Value = conn
+                .query_row(&format!("PRAGMA {pragma}"), [], |row| row.get(0))
+                .unwrap();
+            lines.push(format!("{pragma} = {value:?}"));
+        }
+        for table in ["alembic_version", "workspaces"] {
+            let rows: Vec<String> = conn
+                .prepare(&format!("SELECT * FROM {table}"))
+                .unwrap()
+                .query_map([], |row| {
+                    Ok(format!("{:?}", row.get::<_, rusqlite::types::Value>(0)?))
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            lines.push(format!("{table}: {rows:?}"));
+        }
+        lines
+    };
+    let from_template = describe(&templated);
+    assert!(from_template.len() > 200, "{from_template:#?}");
+    assert!(from_template.contains(&"journal_mode = Text(\"wal\")".to_string()));
+    assert_eq!(from_template, describe(&scripted));
+}
+
 async fn experiments_lifecycle(db: &TestDb) {
     let s = &db.store;
     let id = s

@@ -202,6 +202,14 @@ fn sample_positions(n: usize, buckets: usize) -> Vec<usize> {
     positions
 }
 
+/// The step range of a rusqlite read, `first` and `second` naming its placeholders; empty
+/// without a range.
+fn step_range_sql(steps: Option<(i64, i64)>, first: &str, second: &str) -> String {
+    steps.map_or(String::new(), |_| {
+        format!(" AND step >= {first} AND step <= {second}")
+    })
+}
+
 /// One run's bulk-interval sample on SQLite without reading every point whole, or `None` when
 /// the points' steps do not rise with their history order (the caller then reads them all).
 ///
@@ -223,7 +231,7 @@ async fn sample_in_history_order(
     let sql = format!(
         "SELECT step, rowid FROM metrics WHERE run_uuid = ?1 AND \"key\" = ?2{} \
          ORDER BY {HISTORY_ORDER}",
-        steps.map_or("", |_| " AND step >= ?3 AND step <= ?4"),
+        step_range_sql(steps, "?3", "?4"),
     );
     let (run_id, key) = (run_id.to_string(), key.to_string());
     reader
@@ -287,11 +295,6 @@ impl Store {
     /// PostgreSQL does not promise, so Rust sorts them; its sort of points already in order
     /// is one pass.
     async fn points(&self, query: PointQuery) -> Result<Vec<Point>> {
-        let steps_sql = |first: &str, second: &str| {
-            query.steps.map_or(String::new(), |_| {
-                format!(" AND step >= {first} AND step <= {second}")
-            })
-        };
         // A row value comparison over the order's own columns, so that "after" means after
         // in the page's order; both engines answer it from the history index.
         let after_sql = |first: &str, second: &str, third: &str, fourth: &str| {
@@ -303,7 +306,7 @@ impl Store {
             let sql = format!(
                 "SELECT \"timestamp\", step, value, is_nan FROM metrics WHERE run_uuid = ?1 \
                  AND \"key\" = ?2{}{} ORDER BY {HISTORY_ORDER} LIMIT ?3 OFFSET ?4",
-                steps_sql("?5", "?6"),
+                step_range_sql(query.steps, "?5", "?6"),
                 after_sql("?7", "?8", "?9", "?10"),
             );
             return reader

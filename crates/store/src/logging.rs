@@ -110,6 +110,12 @@ const LATEST_UPSERT: &str = " ON CONFLICT (\"key\", run_uuid) DO UPDATE SET valu
 /// Rows per multi-row INSERT: 6 binds each stays far below both engines' limits.
 const INSERT_CHUNK: usize = 500;
 
+/// The largest `log-batch` (metrics, params and tags together) that may be committed on the
+/// caller's runtime thread on SQLite (`SqliteWriter::write`): about half a millisecond of
+/// SQLite's time. A 1,000-point batch takes about 5 ms, which would hold up every other task
+/// on that thread, so it waits for the writer's own.
+const SMALL_BATCH_ITEMS: usize = 100;
+
 /// Links metrics that name a logged model to it (`logged_model_metrics`), as MLflow 3 does when
 /// `log_model` copies a run's metrics onto the model.
 async fn insert_model_metrics(
@@ -754,12 +760,16 @@ impl Store {
         if let Some(writer) = &self.writer
             && metrics.iter().all(|m| m.model_id.is_none())
         {
+            let items = metrics.len() + params.len() + tags.len();
             let (run_id, metrics) = (run_id.to_string(), metrics.to_vec());
-            return writer
-                .write(move |tx| {
-                    log_direct(tx, &run_id, &metrics, &params, &tags, ParamMessage::Batch)
-                })
-                .await;
+            let write = move |tx: &rusqlite::Transaction<'_>| {
+                log_direct(tx, &run_id, &metrics, &params, &tags, ParamMessage::Batch)
+            };
+            return if items <= SMALL_BATCH_ITEMS {
+                writer.write(write).await
+            } else {
+                writer.write_queued(write).await
+            };
         }
         if let Some(logged) = self
             .log_postgres(run_id, metrics, &params, &tags, ParamMessage::Batch)

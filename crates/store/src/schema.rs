@@ -82,12 +82,12 @@ pub fn create_sqlite_from_template(path: &Path) -> std::io::Result<bool> {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    // SQLite's own mode for the files it creates (before the umask).
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o644);
-    let mut file = tempfile::Builder::new()
-        .prefix(".trackway-new-")
-        .permissions(mode)
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".trackway-new-");
+    // SQLite's own mode for the files it creates (before the umask), not a temporary file's.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    let mut file = builder.tempfile_in(dir)?;
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, file.as_file_mut());
     std::io::copy(
         &mut flate2::read::ZlibDecoder::new(SQLITE_TEMPLATE),
@@ -400,6 +400,35 @@ fn first_word(text: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Servers starting at once on one new path: one writes the database, the others find
+    /// it whole, and no temporary file is left.
+    #[test]
+    fn one_of_many_starts_at_once_writes_the_template() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mlflow.db");
+        let made: Vec<bool> = std::thread::scope(|scope| {
+            let starts: Vec<_> = (0..8)
+                .map(|_| scope.spawn(|| create_sqlite_from_template(&path).unwrap()))
+                .collect();
+            starts.into_iter().map(|s| s.join().unwrap()).collect()
+        });
+        assert_eq!(made.iter().filter(|made| **made).count(), 1, "{made:?}");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["mlflow.db"]);
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        let revision: String = conn
+            .query_row("SELECT version_num FROM alembic_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(revision, SCHEMA_REVISION);
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(check, "ok");
+    }
 
     #[test]
     fn postgres_plan_keeps_every_statement_once_and_in_a_safe_place() {

@@ -280,8 +280,8 @@ impl SqliteWriter {
     /// When the writer's thread is idle with nothing queued and the write lock is free, the
     /// write is committed right here instead, on the calling runtime thread: a lone client's
     /// write then costs no thread hand-over (its caller waking the writer's thread, which
-    /// wakes it back), which on this project's 2-core machines was about a sixth of a run
-    /// lifecycle (634 and 696 lifecycles/s before, 727 and 790 after, in the benchmark). It
+    /// wakes it back), which on this project's 2-core machines was about an eighth of a run
+    /// lifecycle's time (634 and 696 lifecycles/s before, 727 and 790 after, in the benchmark). It
     /// holds that runtime thread for one commit (or, while another process holds the
     /// database's write lock, up to SQLite's busy timeout), so this is for small writes; a
     /// large one goes through [`SqliteWriter::write_queued`]. At most one runtime thread is

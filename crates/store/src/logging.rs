@@ -496,6 +496,22 @@ enum ExistingParams {
     Count,
 }
 
+/// How a [`batch_statement`] treats a point identical to one the run already has (MLflow keeps
+/// one of them).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SamePoints {
+    /// The statement fails on the primary key ([`is_same_point`]), which undoes all of it.
+    Fail,
+    /// The statement leaves such points out (`ON CONFLICT DO NOTHING`).
+    Skip,
+}
+
+/// Whether a [`SamePoints::Fail`] statement failed on a point the run already has.
+fn is_same_point(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23505") && db.constraint() == Some("metric_pk"))
+}
+
 /// Text of the error a [`ExistingParams::Abort`] statement fails with. SQL has no `RAISE`
 /// outside PL/pgSQL, so the statement casts this text, joined to a column so that the planner
 /// cannot evaluate the cast ahead of the rows, to a number. PostgreSQL logs it as an error
@@ -519,6 +535,7 @@ fn batch_statement(
     params: &[KeyValue],
     tags: &[KeyValue],
     existing: ExistingParams,
+    same_points: SamePoints,
 ) -> SqlBuilder {
     // `$1` is the run id throughout; the rows' values follow.
     let mut qb = SqlBuilder::for_backend(
@@ -548,8 +565,11 @@ fn batch_statement(
                     .push_bind(s.is_nan);
             });
         });
-        // An identical point logged twice is stored once, as in MLflow.
-        qb.push(" ON CONFLICT DO NOTHING)");
+        qb.push(match same_points {
+            SamePoints::Fail => ")",
+            // An identical point logged twice is stored once, as in MLflow.
+            SamePoints::Skip => " ON CONFLICT DO NOTHING)",
+        });
         guarded_insert(&mut qb, "l", INSERT_LATEST_COLUMNS, |qb| {
             qb.push_values(latest_per_key(metrics), |row, (m, s)| {
                 row.push_bind(m.key.clone())
@@ -629,8 +649,16 @@ impl Store {
     /// where params that were already logged are compared ([`param_conflicts`], a statement
     /// of its own, so that a concurrent writer's committed value is the one compared); a
     /// conflict rolls the whole batch back. New params, the usual case (a run's lifecycle
-    /// logs each once), so cost no `BEGIN` and `COMMIT` round trips. `None` when the batch
-    /// needs the general path: points of logged models, or a run name among the tags.
+    /// logs each once), so cost no `BEGIN` and `COMMIT` round trips.
+    ///
+    /// Points are likewise inserted as new first ([`SamePoints::Fail`]): a point identical to
+    /// one the run has (a client sending a batch again) fails that statement, and the batch
+    /// is written again skipping such points, as MLflow does. `ON CONFLICT DO NOTHING` makes
+    /// PostgreSQL insert each row speculatively, which cost about 1.4 ms of a 1,000-point
+    /// batch (a prepared statement, 20.58 to 22.23 ms against 19.53 to 19.92 in `psycopg`).
+    ///
+    /// `None` when the batch needs the general path: points of logged models, or a run name
+    /// among the tags.
     async fn log_postgres(
         &self,
         run_id: &str,
@@ -645,19 +673,35 @@ impl Store {
         {
             return None;
         }
-        let alone = async {
-            let statement =
-                batch_statement(run_id, metrics, params, tags, ExistingParams::Abort).build();
+        let alone = |same_points| async move {
+            let statement = batch_statement(
+                run_id,
+                metrics,
+                params,
+                tags,
+                ExistingParams::Abort,
+                same_points,
+            )
+            .build();
             let mut conn = self.pools.write().await?;
             statement.fetch_optional(&mut *conn).await
-        }
-        .await;
+        };
+        let alone = match alone(SamePoints::Fail).await {
+            Err(e) if is_same_point(&e) => alone(SamePoints::Skip).await,
+            alone => alone,
+        };
         Some(match alone {
             Err(e) if is_existing_param_abort(&e) => {
                 async {
-                    let statement =
-                        batch_statement(run_id, metrics, params, tags, ExistingParams::Count)
-                            .build();
+                    let statement = batch_statement(
+                        run_id,
+                        metrics,
+                        params,
+                        tags,
+                        ExistingParams::Count,
+                        SamePoints::Skip,
+                    )
+                    .build();
                     let mut tx = self.pools.begin_write().await.map_err(db_error)?;
                     let row = statement
                         .fetch_optional(&mut **tx)

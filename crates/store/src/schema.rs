@@ -421,7 +421,9 @@ mod tests {
         assert_eq!(names, ["mlflow.db"]);
         let conn = rusqlite::Connection::open(&path).unwrap();
         let revision: String = conn
-            .query_row("SELECT version_num FROM alembic_version", [], |row| row.get(0))
+            .query_row("SELECT version_num FROM alembic_version", [], |row| {
+                row.get(0)
+            })
             .unwrap();
         assert_eq!(revision, SCHEMA_REVISION);
         let check: String = conn

@@ -46,6 +46,7 @@ store_suite!(
     params_are_immutable,
     metrics_special_values_and_latest,
     batch_values_are_stored_exactly,
+    a_batch_sent_again_stores_each_point_once,
     large_batch_in_any_order_is_stored_whole,
     batch_is_atomic_and_bounded,
     batch_to_a_deleted_or_missing_run_writes_nothing,
@@ -641,6 +642,57 @@ async fn assert_history_holds_batch(
 
 /// A batch's points read back bit for bit: thirds, subnormals, the extremes of `f64` and of
 /// the step, non-ASCII keys, and a point repeated within the batch (stored once).
+/// A batch sent again (a client retrying) with new points, a new param and a changed tag: the
+/// points it repeats are stored once, the rest is written; with a changed param it is refused
+/// whole.
+async fn a_batch_sent_again_stores_each_point_once(db: &TestDb) {
+    let s = &db.store;
+    let run = new_run(s, "0").await;
+    let first: Vec<MetricSpec> = (0..10)
+        .map(|i| metric("loss", i as f64, 100 + i, i))
+        .collect();
+    s.log_batch(&run, &first, &[kv("lr", "0.1")], &[kv("t", "v")])
+        .await
+        .unwrap();
+    let mut again = first.clone();
+    again.extend((10..15).map(|i| metric("loss", i as f64, 100 + i, i)));
+    s.log_batch(&run, &again, &[kv("epochs", "3")], &[kv("t", "v2")])
+        .await
+        .unwrap();
+    let steps = |points: Vec<trackway_store::HistoryPoint>| -> Vec<i64> {
+        points.iter().map(|p| p.step).collect()
+    };
+    let history = s
+        .get_metric_history(&run, "loss", None, None)
+        .await
+        .unwrap();
+    assert_eq!(steps(history.points), (0..15).collect::<Vec<_>>());
+    let data = s.get_run(&run).await.unwrap().data;
+    assert_eq!(data.tags.iter().find(|t| t.key == "t").unwrap().value, "v2");
+    assert_eq!(data.params.len(), 2);
+
+    let refused = s
+        .log_batch(
+            &run,
+            &[first[0].clone(), metric("loss", 99.0, 999, 99)],
+            &[kv("lr", "0.2")],
+            &[],
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code,
+        ErrorCode::InvalidParameterValue,
+        "{}",
+        refused.message
+    );
+    let history = s
+        .get_metric_history(&run, "loss", None, None)
+        .await
+        .unwrap();
+    assert_eq!(steps(history.points), (0..15).collect::<Vec<_>>());
+}
+
 async fn batch_values_are_stored_exactly(db: &TestDb) {
     let s = &db.store;
     let run = new_run(s, "0").await;

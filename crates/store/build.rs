@@ -4,7 +4,7 @@
 //! 8 ms of a 16 ms start on a fresh database, plus 232 pages through the WAL; SQLite spends it
 //! parsing and planning the DDL, and it is the same work with the same result every time. So
 //! the build runs the script once, with the same SQLite the server links, and the crate embeds
-//! the result, compressed (the database is 960 KiB, mostly empty pages): a new database file is
+//! the result, compressed (the database is 952 KiB, mostly empty pages): a new database file is
 //! that template written out (`schema::create_sqlite_from_template`). An existing file, even an
 //! empty one, still gets the script at run time.
 

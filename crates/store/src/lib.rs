@@ -177,14 +177,19 @@ impl Store {
     }
 
     /// Keeps the database fast: creates the side indexes an existing database lacks (the
-    /// `side` module) and refreshes SQLite's planner statistics where tables grew. The server runs
-    /// it after it starts listening, and again every hour; it may take a while on a large
-    /// database the first time, and it holds SQLite's write lock while it builds an index.
+    /// `side` module), refreshes SQLite's planner statistics where tables grew, and keeps a
+    /// SQLite reader connection open. The server runs it after it starts listening, and
+    /// again every hour; it may take a while on a large database the first time, and it holds
+    /// SQLite's write lock while it builds an index.
     pub async fn maintain(&self) -> trackway_core::Result<()> {
         side::create_missing(&self.pools).await.map_err(db_error)?;
         side::refresh_statistics(&self.pools)
             .await
-            .map_err(db_error)
+            .map_err(db_error)?;
+        match &self.reader {
+            RowReader::Sqlite(reader) => reader.keep_one_open().await,
+            RowReader::Postgres(_) => Ok(()),
+        }
     }
 
     /// Closes all connections, waiting for queries in flight. On SQLite the database file then

@@ -238,7 +238,9 @@ fn sqlite_run_data(
     for (kind, sql) in RUN_DATA {
         for chunk in ids.chunks(IN_CHUNK) {
             let sql = format!("{sql}{})", vec!["?"; chunk.len()].join(", "));
-            let mut statement = conn.prepare(&sql)?;
+            // Cached: a page of 100 runs is the same three statements each time, and
+            // preparing them was about 5% of a search's time (20,000 runs).
+            let mut statement = conn.prepare_cached(&sql)?;
             let mut rows = statement.query(rusqlite::params_from_iter(chunk))?;
             while let Some(row) = rows.next()? {
                 let run = row.get_ref(0)?;

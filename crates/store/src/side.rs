@@ -100,9 +100,22 @@ pub(crate) async fn create_missing(pools: &crate::db::Pools) -> sqlx::Result<()>
 /// analyzed are analyzed here (a sample of rows; it blocks no reader or writer). Small and
 /// empty tables are left alone: statistics saying "empty" were trusted while the tables
 /// filled, and a fresh database then logged at a quarter of its speed.
+///
+/// Nothing is analyzed, and no connection retired (see `db::StatsClock`), when SQLite's
+/// `optimize` finds nothing to do: every start runs this, and on a database whose statistics
+/// were current, retiring the pooled readers made the next searches read the database into a
+/// new connection's empty page cache again (20,000 runs: 20 to 40 ms instead of 13).
 pub(crate) async fn refresh_statistics(pools: &crate::db::Pools) -> sqlx::Result<()> {
     let sql = match pools.backend {
         Backend::Sqlite => {
+            // Bit 0x01 of the mask asks `optimize` to list the `ANALYZE` statements it would
+            // run instead of running them.
+            let planned = sqlx::query("PRAGMA optimize(0x10003)")
+                .fetch_all(&pools.read)
+                .await?;
+            if planned.is_empty() {
+                return Ok(());
+            }
             format!("PRAGMA analysis_limit = {ANALYSIS_LIMIT}; PRAGMA optimize(0x10002)")
         }
         Backend::Postgres => {
@@ -173,5 +186,51 @@ mod tests {
             )
             .unwrap_or(0);
         assert!(analyzed > 0, "no statistics for params after closing");
+    }
+
+    /// The next start's refresh finds the statistics current and retires no pooled
+    /// connection; once a table has grown tenfold, it refreshes them and retires them all.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_refresh_with_nothing_to_analyze_retires_no_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let uri = format!("sqlite:///{}", dir.path().join("stats.db").display());
+        let store = Store::open(&uri, "/artifacts").await.unwrap();
+        let log_params = |store: Store, count: usize| async move {
+            let run = store
+                .create_run(NewRun {
+                    experiment_id: "0",
+                    user_id: "u",
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+                .info
+                .run_id;
+            let params: Vec<KeyValue> = (0..count)
+                .map(|i| KeyValue {
+                    key: format!("p{i}"),
+                    value: "v".into(),
+                })
+                .collect();
+            for chunk in params.chunks(100) {
+                store.log_batch(&run, &[], chunk, &[]).await.unwrap();
+            }
+        };
+        log_params(store.clone(), 100).await;
+        store.close().await;
+
+        let store = Store::open(&uri, "/artifacts").await.unwrap();
+        let an_hour = std::time::Duration::from_secs(3600);
+        store.maintain().await.unwrap();
+        assert!(
+            !store.pools.stats.is_stale(an_hour),
+            "connections retired although no statistics changed"
+        );
+        log_params(store.clone(), 2000).await;
+        store.maintain().await.unwrap();
+        assert!(
+            store.pools.stats.is_stale(an_hour),
+            "statistics of a table grown twentyfold were not refreshed"
+        );
     }
 }

@@ -96,9 +96,16 @@ impl SqliteReader {
         open(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY,
-            "",
+            crate::db::SQLITE_READER_PRAGMAS,
             READER_CACHE_KIB,
         )
+    }
+
+    /// Opens a connection if none is idle, so that the first read after a start does not
+    /// wait for one: opening reads and parses MLflow's schema, about 4 ms of a 20 ms first
+    /// search (20,000 runs).
+    pub(crate) async fn keep_one_open(self: &Arc<Self>) -> Result<()> {
+        self.read(|_| Ok(())).await
     }
 
     /// Runs `read` on a pooled connection on a blocking thread.
@@ -745,6 +752,34 @@ mod tests {
             1,
             "{rows:?}"
         );
+        pools.write_pool.close().await;
+        pools.read.close().await;
+    }
+
+    /// Both kinds of reader map the database file (the pragma reports 0 where the SQLite
+    /// that was linked cannot), and the writer does not.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn readers_map_the_database_file() {
+        let (dir, pools, writer) = new_database().await;
+        let mapped = |conn: &Connection| {
+            conn.query_row("PRAGMA mmap_size", [], |row| row.get::<_, i64>(0))
+                .map_err(direct_error)
+        };
+        let reader = SqliteReader::new(dir.path().join("writer.db"), pools.stats.clone());
+        assert_eq!(
+            reader
+                .read(move |conn| Ok(mapped(conn)))
+                .await
+                .unwrap()
+                .unwrap(),
+            1 << 30
+        );
+        let pooled: i64 = sqlx::query_scalar("PRAGMA mmap_size")
+            .fetch_one(&pools.read)
+            .await
+            .unwrap();
+        assert_eq!(pooled, 1 << 30);
+        assert_eq!(writer.write(move |tx| mapped(tx)).await.unwrap(), 0);
         pools.write_pool.close().await;
         pools.read.close().await;
     }

@@ -180,7 +180,7 @@ pub(crate) const SQLITE_WRITER_PRAGMAS: &str =
 /// again page by page. First searches on a just-started server (20,000 runs, five restarts)
 /// took 20 to 31 ms instead of 25 to 36, and the later ones' 90th percentile 14.5 to 15
 /// instead of 19 to 21; the median did not change. The cost is resident memory: the mapped
-/// pages a reader touched count in its process's RSS (about 1.7 MiB more at idle on a new
+/// pages a reader touched count in its process's RSS (about 2 MiB more at idle on a new
 /// database). Only the main file is mapped; WAL pages are still read into the cache.
 pub(crate) const SQLITE_READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824;";
 

@@ -103,8 +103,8 @@ pub(crate) async fn create_missing(pools: &crate::db::Pools) -> sqlx::Result<()>
 ///
 /// Nothing is analyzed, and no connection retired (see `db::StatsClock`), when SQLite's
 /// `optimize` finds nothing to do: every start runs this, and on a database whose statistics
-/// were current, retiring the pooled readers made the next searches read the database into a
-/// new connection's empty page cache again (20,000 runs: 20 to 40 ms instead of 13).
+/// were current, retiring the pooled readers made the first searches after it open new
+/// connections, each with MLflow's schema to parse and an empty page cache.
 pub(crate) async fn refresh_statistics(pools: &crate::db::Pools) -> sqlx::Result<()> {
     let sql = match pools.backend {
         Backend::Sqlite => {

@@ -181,7 +181,9 @@ pub(crate) const SQLITE_WRITER_PRAGMAS: &str =
 /// took 20 to 31 ms instead of 25 to 36, and the later ones' 90th percentile 14.5 to 15
 /// instead of 19 to 21; the median did not change. The cost is resident memory: the mapped
 /// pages a reader touched count in its process's RSS (about 2 MiB more at idle on a new
-/// database). Only the main file is mapped; WAL pages are still read into the cache.
+/// database). Only the main file is mapped; WAL pages are still read into the cache, and
+/// writes go through `write` as before. As SQLite documents, a disk error under a mapped page
+/// reaches the process as a signal instead of an error code.
 pub(crate) const SQLITE_READER_PRAGMAS: &str = "PRAGMA mmap_size = 1073741824;";
 
 /// The statements that set up a SQLite connection of Trackway's (sqlx's or rusqlite's):

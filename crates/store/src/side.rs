@@ -149,14 +149,8 @@ mod tests {
 
     use crate::{NewRun, Store};
 
-    /// A database filled and closed has statistics for its next start to plan with.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn closing_leaves_statistics_of_what_was_written() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("stats.db");
-        let store = Store::open(&format!("sqlite:///{}", path.display()), "/artifacts")
-            .await
-            .unwrap();
+    /// A new run in the Default experiment with `count` params, logged 100 to a batch.
+    async fn log_params(store: &Store, count: usize) {
         let run = store
             .create_run(NewRun {
                 experiment_id: "0",
@@ -167,13 +161,26 @@ mod tests {
             .unwrap()
             .info
             .run_id;
-        let params: Vec<KeyValue> = (0..100)
+        let params: Vec<KeyValue> = (0..count)
             .map(|i| KeyValue {
                 key: format!("p{i}"),
                 value: "v".into(),
             })
             .collect();
-        store.log_batch(&run, &[], &params, &[]).await.unwrap();
+        for chunk in params.chunks(100) {
+            store.log_batch(&run, &[], chunk, &[]).await.unwrap();
+        }
+    }
+
+    /// A database filled and closed has statistics for its next start to plan with.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn closing_leaves_statistics_of_what_was_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stats.db");
+        let store = Store::open(&format!("sqlite:///{}", path.display()), "/artifacts")
+            .await
+            .unwrap();
+        log_params(&store, 100).await;
         store.close().await;
 
         // No `sqlite_stat1` table at all (never analyzed) counts as none.
@@ -195,28 +202,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let uri = format!("sqlite:///{}", dir.path().join("stats.db").display());
         let store = Store::open(&uri, "/artifacts").await.unwrap();
-        let log_params = |store: Store, count: usize| async move {
-            let run = store
-                .create_run(NewRun {
-                    experiment_id: "0",
-                    user_id: "u",
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-                .info
-                .run_id;
-            let params: Vec<KeyValue> = (0..count)
-                .map(|i| KeyValue {
-                    key: format!("p{i}"),
-                    value: "v".into(),
-                })
-                .collect();
-            for chunk in params.chunks(100) {
-                store.log_batch(&run, &[], chunk, &[]).await.unwrap();
-            }
-        };
-        log_params(store.clone(), 100).await;
+        log_params(&store, 100).await;
         store.close().await;
 
         let store = Store::open(&uri, "/artifacts").await.unwrap();
@@ -226,7 +212,7 @@ mod tests {
             !store.pools.stats.is_stale(an_hour),
             "connections retired although no statistics changed"
         );
-        log_params(store.clone(), 2000).await;
+        log_params(&store, 2000).await;
         store.maintain().await.unwrap();
         assert!(
             store.pools.stats.is_stale(an_hour),
